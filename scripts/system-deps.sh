@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Vigil's demo and tests use to build real disk images, when missing.
+# (Vigil itself reads images with libyal and needs none of them.)
+set -euo pipefail
+declare -A need=(
+  [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [qemu-img]=qemu-utils [sfdisk]=fdisk
+  [lvm]=lvm2 [cryptsetup]=cryptsetup-bin [rpmbuild]=rpm [debootstrap]=debootstrap
+)
+missing=()
+for tool in "${!need[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 \
+    || missing+=("${need[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,303 @@
+"""The read-only filesystem protocol every view implements, and path resolution inside a target.
+
+A target is a host tree (`LiveFS`) or a disk image (`ImageFS`). Paths are always absolute *inside the
+target*: an absolute symlink in an image points into the image, never at the host, and `..` stops at the
+target's root, as it would in a chroot. Backends implement a handful of node-level primitives
+(`NodeFS`); resolution, loop detection and mount crossing live here once.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from abc import ABC, abstractmethod
+import stat as stat_mod
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Generic, Protocol, TypeVar
+
+MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
+
+
+class FSError(Exception):
+    """A file could not be read from the target; the message says which and why."""
+
+
+class NotFound(FSError):
+    """No such file or directory inside the target."""
+
+
+class NotADirectory(FSError):
+    """A path component is not a directory."""
+
+
+class SymlinkLoop(FSError):
+    """Resolving a path followed too many symbolic links (a loop)."""
+
+
+class FileType(enum.Enum):
+    REGULAR = "file"
+    DIRECTORY = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"  # devices, fifos, sockets
+
+    @classmethod
+    def from_mode(cls, mode: int) -> FileType:
+        if stat_mod.S_ISREG(mode):
+            return cls.REGULAR
+        if stat_mod.S_ISDIR(mode):
+            return cls.DIRECTORY
+        if stat_mod.S_ISLNK(mode):
+            return cls.SYMLINK
+        return cls.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What `lstat` says about one entry."""
+
+    path: str
+    type: FileType
+    size: int
+    mode: int
+    mtime: int | None = None  # seconds since the epoch
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path) or "/"
+
+    @property
+    def is_file(self) -> bool:
+        return self.type is FileType.REGULAR
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type is FileType.DIRECTORY
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.type is FileType.SYMLINK
+
+    @property
+    def is_executable(self) -> bool:
+        return self.is_file and bool(self.mode & 0o111)
+
+
+ErrorSink = Callable[[str, "FSError"], None]
+
+
+class FileSystem(Protocol):
+    """A read-only view of one target's files. Every method takes an absolute path inside the target."""
+
+    description: str
+
+    def stat(self, path: str) -> FileInfo:
+        """`lstat` semantics: the last component is not followed, the ones before it are."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """A read-only, seekable file object; symlinks are followed inside the target."""
+        ...
+
+    def list_dir(self, path: str) -> Iterator[FileInfo]: ...
+
+    def read_link(self, path: str) -> str: ...
+
+    def resolve(self, path: str) -> str:
+        """The canonical path inside the target, every symlink followed."""
+        ...
+
+    def walk(
+        self, top: str = "/", *, skip: frozenset[str] = frozenset(), on_error: ErrorSink | None = None
+    ) -> Iterator[FileInfo]:
+        """Every entry under `top`, depth first, never following directory symlinks.
+
+        `skip` prunes whole paths; an unreadable directory goes to `on_error` and the walk goes on.
+        """
+        ...
+
+    def bytes_read(self) -> int:
+        """Bytes read from the underlying storage so far (0 when nothing meaningful can be counted)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def normalize(path: str) -> str:
+    """An absolute, normalised path inside the target (`..` cannot climb above `/`)."""
+    if not path.startswith("/"):
+        path = "/" + path
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def read_bytes(fs: FileSystem, path: str, limit: int) -> bytes:
+    """The whole file, or FSError when it is larger than `limit` (a bound on every read)."""
+    with fs.open(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FSError(f"{path}: larger than the {limit}-byte limit for this file")
+    return data
+
+
+N = TypeVar("N")
+
+
+class NodeFS(ABC, Generic[N]):
+    """Shared resolution over a backend's nodes. Subclasses implement the primitives below.
+
+    Mounts: `self._mounts` maps a canonical directory path to the root node of another filesystem
+    (how an image's `/var` on a second volume is seen). Resolution switches node when it reaches one.
+    """
+
+    description = ""
+
+    def __init__(self) -> None:
+        self._mounts: dict[str, N] = {}
+
+    # -- primitives -----------------------------------------------------------------------------
+    @abstractmethod
+    def _root(self) -> N: ...
+
+    @abstractmethod
+    def _child(self, node: N, name: str, path: str) -> N | None: ...
+
+    @abstractmethod
+    def _info(self, node: N, path: str) -> FileInfo: ...
+
+    @abstractmethod
+    def _children(self, node: N, path: str) -> Iterator[tuple[str, N]]: ...
+
+    @abstractmethod
+    def _link_target(self, node: N, path: str) -> str: ...
+
+    @abstractmethod
+    def _open(self, node: N, path: str) -> BinaryIO: ...
+
+    def _identity(self, node: N) -> Hashable:
+        """What makes a directory the same directory (device and inode), to stop walks in loops."""
+        return None
+
+    # -- resolution -----------------------------------------------------------------------------
+    def _mounted(self, path: str, node: N) -> N:
+        return self._mounts.get(path, node)
+
+    def _lookup(self, path: str, *, follow_last: bool) -> tuple[str, N]:
+        """Walk `path` component by component, following symlinks inside the target."""
+        hops = 0
+        pending = [p for p in normalize(path).split("/") if p]
+        pending.reverse()
+        stack: list[tuple[str, N]] = [("/", self._mounted("/", self._root()))]
+        while pending:
+            name = pending.pop()
+            cur_path, cur = stack[-1]
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            if name == ".":
+                continue
+            if not self._info(cur, cur_path).is_dir:
+                raise NotADirectory(f"{cur_path}: not a directory")
+            child_path = posixpath.join(cur_path, name)
+            child = self._child(cur, name, child_path)
+            if child is None:
+                raise NotFound(f"{child_path}: no such file or directory")
+            child = self._mounted(child_path, child)
+            info = self._info(child, child_path)
+            if info.is_symlink and (pending or follow_last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise SymlinkLoop(f"{path}: too many levels of symbolic links")
+                target = self._link_target(child, child_path)
+                if target.startswith("/"):
+                    del stack[1:]  # absolute links point into the target, never at the host
+                parts = [p for p in target.split("/") if p]
+                pending.extend(reversed(parts))
+                continue
+            stack.append((child_path, child))
+        return stack[-1]
+
+    # -- FileSystem -----------------------------------------------------------------------------
+    def stat(self, path: str) -> FileInfo:
+        real, node = self._lookup(path, follow_last=False)
+        return self._info(node, real)
+
+    def resolve(self, path: str) -> str:
+        return self._lookup(path, follow_last=True)[0]
+
+    def open(self, path: str) -> BinaryIO:
+        real, node = self._lookup(path, follow_last=True)
+        info = self._info(node, real)
+        if info.is_dir:
+            raise FSError(f"{path}: is a directory")
+        if not info.is_file:
+            raise FSError(f"{path}: not a regular file")
+        return self._open(node, real)
+
+    def read_link(self, path: str) -> str:
+        real, node = self._lookup(path, follow_last=False)
+        if not self._info(node, real).is_symlink:
+            raise FSError(f"{path}: not a symbolic link")
+        return self._link_target(node, real)
+
+    def list_dir(self, path: str) -> Iterator[FileInfo]:
+        real, node = self._lookup(path, follow_last=True)
+        if not self._info(node, real).is_dir:
+            raise NotADirectory(f"{path}: not a directory")
+        for name, child in self._children(node, real):
+            child_path = posixpath.join(real, name)
+            yield self._info(self._mounted(child_path, child), child_path)
+
+    def walk(
+        self, top: str = "/", *, skip: frozenset[str] = frozenset(), on_error: ErrorSink | None = None
+    ) -> Iterator[FileInfo]:
+        real, node = self._lookup(top, follow_last=True)
+        if not self._info(node, real).is_dir:
+            raise NotADirectory(f"{top}: not a directory")
+        stack = [(real, node)]
+        seen: set[Hashable] = set()
+        while stack:
+            dir_path, dir_node = stack.pop()
+            try:
+                children = list(self._children(dir_node, dir_path))
+            except FSError as exc:
+                if on_error is not None:
+                    on_error(dir_path, exc)
+                continue
+            for name, child in children:
+                child_path = posixpath.join(dir_path, name)
+                if child_path in skip:
+                    continue
+                child = self._mounted(child_path, child)
+                info = self._info(child, child_path)
+                yield info
+                if info.is_dir:
+                    identity = self._identity(child)
+                    if identity is not None:
+                        if identity in seen:
+                            if on_error is not None:
+                                on_error(child_path, SymlinkLoop(f"{child_path}: directory loop"))
+                            continue
+                        seen.add(identity)
+                    stack.append((child_path, child))
+
+    def bytes_read(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> NodeFS[N]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,204 @@
+"""Assemble an instance's tree from its disks: find the root volume, then mount the others per /etc/fstab."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+from vigil.fs.base import normalize
+from vigil.fs.image.containers import Disk, open_disk
+from vigil.fs.image.errors import (
+    CorruptImage,
+    EncryptedVolume,
+    ImageError,
+    NoOperatingSystem,
+    UnsupportedFilesystem,
+)
+from vigil.fs.image.imagefs import ImageFS, Mount, open_filesystem
+from vigil.fs.image.reader import ReadBudget
+from vigil.fs.image.volumes import Volume, scan_volumes
+
+OS_RELEASE_FILES = (
+    "/etc/os-release",
+    "/usr/lib/os-release",
+    "/etc/system-release",
+    "/etc/redhat-release",
+    "/etc/centos-release",
+    "/etc/alpine-release",
+    "/etc/debian_version",
+    "/etc/SuSE-release",
+)
+_MAX_FSTAB_BYTES = 1 << 20
+_PSEUDO_FSTYPES = frozenset(
+    {"proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "swap", "none", "nfs", "nfs4", "cifs", "smbfs",
+     "efivarfs", "securityfs", "cgroup", "cgroup2", "debugfs", "tracefs", "hugetlbfs", "mqueue",
+     "fuse", "fuse.sshfs", "9p", "virtiofs", "bpf", "pstore", "configfs", "autofs", "binfmt_misc"}
+)
+_DEVICE_NAME = re.compile(
+    r"^/dev/(?:(?:sd|vd|xvd|hd)(?P<letter>[a-z])(?P<part>\d+)?|nvme(?P<nvme>\d+)n\d+(?:p(?P<npart>\d+))?)$"
+)
+
+
+def open_image(
+    sources: str | BinaryIO | Sequence[str | BinaryIO], *, timeout: float | None = 900.0
+) -> ImageFS:
+    """Open one instance's disk image(s), never mounted and never written, as one read-only tree.
+
+    `timeout` bounds the whole scan (every later read is checked against the same deadline).
+    """
+    if isinstance(sources, (str, bytes)) or hasattr(sources, "read"):
+        sources = [sources]  # type: ignore[list-item]
+    budget = ReadBudget.with_timeout(timeout)
+    disks: list[Disk] = [open_disk(source, budget) for source in sources]  # type: ignore[union-attr]
+    scan = scan_volumes(disks, budget)
+    problems = list(scan.problems)
+    root_volume, root_fs = _find_root(scan.volumes, problems)
+    mounts: list[tuple[Mount, Any]] = [(Mount("/", root_volume, "root"), root_fs)]
+    mounts += _fstab_mounts(root_fs, scan.volumes, root_volume, problems)
+    for volume in scan.volumes:
+        if volume.probe.kind.startswith("luks"):
+            problems.append(f"{volume.name}: encrypted volume ({volume.probe.kind.upper()}), contents not read")
+    return ImageFS(disks, scan.volumes, mounts, budget, problems)
+
+
+def _has_entry(fs: Any, path: str) -> bool:
+    try:
+        return fs.get_file_entry_by_path(path) is not None
+    except OSError:
+        return False
+
+
+def _find_root(volumes: list[Volume], problems: list[str]) -> tuple[Volume, Any]:
+    candidates: list[tuple[Volume, Any]] = []
+    for volume in volumes:
+        if not volume.probe.is_supported_filesystem:
+            continue
+        try:
+            fs = open_filesystem(volume)
+        except CorruptImage as exc:
+            problems.append(str(exc))
+            continue
+        if any(_has_entry(fs, p) for p in OS_RELEASE_FILES):
+            candidates.append((volume, fs))
+        else:
+            fs.close()
+    if candidates:
+        # a root that carries /etc/fstab is the installed system; another OS tree is likely a rescue copy
+        candidates.sort(key=lambda c: not _has_entry(c[1], "/etc/fstab"))
+        return candidates[0]
+    raise _no_root_error(volumes, problems)
+
+
+def _no_root_error(volumes: list[Volume], problems: list[str]) -> ImageError:
+    kinds = [v.probe.kind for v in volumes]
+    encrypted = [v for v in volumes if v.probe.kind.startswith("luks")]
+    if encrypted:
+        names = ", ".join(f"{v.name} ({v.probe.kind.upper()})" for v in encrypted)
+        return EncryptedVolume(f"encrypted volume: {names}; no readable root filesystem")
+    if problems:
+        return CorruptImage("; ".join(problems))
+    unsupported = [v for v in volumes if v.probe.kind not in ("empty", "unknown", "swap", "vfat")]
+    readable = [v for v in unsupported if v.probe.is_supported_filesystem]
+    if not readable and unsupported:
+        v = unsupported[0]
+        return UnsupportedFilesystem(v.probe.kind, v.name)
+    if not volumes or all(k in ("empty", "unknown") for k in kinds):
+        return NoOperatingSystem("no filesystem found on the image (empty or not a disk image)")
+    return NoOperatingSystem(
+        "no OS found: no volume holds /etc/os-release or another release file "
+        f"(volumes: {', '.join(f'{v.name}={v.probe.kind}' for v in volumes)})"
+    )
+
+
+def parse_fstab(text: str) -> list[tuple[str, str, str]]:
+    """(device, mount point, filesystem type) for each line of an fstab."""
+    entries = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        fields = line.split()
+        if len(fields) >= 3:
+            device, mountpoint, fstype = (_unescape(f) for f in fields[:3])
+            entries.append((device, mountpoint, fstype))
+    return entries
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _fstab_mounts(
+    root_fs: Any, volumes: list[Volume], root: Volume, problems: list[str]
+) -> list[tuple[Mount, Any]]:
+    try:
+        entry = root_fs.get_file_entry_by_path("/etc/fstab")
+    except OSError:
+        return []
+    if entry is None or entry.size > _MAX_FSTAB_BYTES:
+        return []
+    text = entry.read_buffer_at_offset(entry.size, 0).decode("utf-8", "replace")
+    mounts: list[tuple[Mount, Any]] = []
+    for device, mountpoint, fstype in sorted(parse_fstab(text), key=lambda e: e[1].count("/")):
+        path = normalize(mountpoint)
+        if not mountpoint.startswith("/") or path == "/" or fstype in _PSEUDO_FSTYPES:
+            continue
+        volume = find_volume(device, volumes)
+        if volume is None:
+            problems.append(f"/etc/fstab: {device} (mounted at {path}) is not on the given disks")
+            continue
+        if volume is root:
+            continue
+        if not volume.probe.is_supported_filesystem:
+            if not volume.probe.kind.startswith("luks"):
+                problems.append(f"{path}: {volume.probe.kind} on {volume.name} is not read (unsupported)")
+            continue
+        try:
+            mounts.append((Mount(path, volume, device), open_filesystem(volume)))
+        except ImageError as exc:
+            problems.append(f"{path}: {exc}")
+    return mounts
+
+
+def find_volume(device: str, volumes: list[Volume]) -> Volume | None:
+    """The volume an fstab device field names (UUID=, LABEL=, PARTUUID=, /dev names, LVM names)."""
+    for prefix, key in (
+        ("/dev/disk/by-uuid/", "UUID"),
+        ("/dev/disk/by-label/", "LABEL"),
+        ("/dev/disk/by-partuuid/", "PARTUUID"),
+    ):
+        if device.startswith(prefix):
+            device = f"{key}={device[len(prefix):]}"
+    key, _, value = device.partition("=")
+    value = value.strip('"').lower() if key in ("UUID", "PARTUUID") else value.strip('"')
+    for volume in volumes:
+        if key == "UUID" and (volume.probe.uuid or "").lower() == value:
+            return volume
+        if key == "LABEL" and volume.probe.label == value:
+            return volume
+        if key == "PARTUUID" and volume.part_uuid == value:
+            return volume
+    if volume_lvm := _lvm_name(device):
+        return next((v for v in volumes if v.lvm == volume_lvm), None)
+    match = _DEVICE_NAME.match(device)
+    if match:
+        if match["nvme"] is not None:
+            disk, part = int(match["nvme"]), match["npart"]
+        else:
+            disk, part = ord(match["letter"]) - ord("a"), match["part"]
+        number = int(part) if part else None
+        return next((v for v in volumes if v.disk_index == disk and v.partition == number and not v.lvm), None)
+    return None
+
+
+def _lvm_name(device: str) -> tuple[str, str] | None:
+    if device.startswith("/dev/mapper/"):
+        # device-mapper doubles dashes inside names: vg--data-lv--root → (vg-data, lv-root)
+        parts = re.split(r"(?<!-)-(?!-)", device[len("/dev/mapper/"):], maxsplit=1)
+        if len(parts) == 2:
+            return parts[0].replace("--", "-"), parts[1].replace("--", "-")
+        return None
+    rest = device[len("/dev/"):] if device.startswith("/dev/") else ""
+    if rest.count("/") == 1 and not rest.startswith(("disk/", "mapper/")):
+        vg, lv = rest.split("/")
+        return vg, lv
+    return None

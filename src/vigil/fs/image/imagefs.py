@@ -1,0 +1,164 @@
+"""`ImageFS`: an instance's disks read as one filesystem tree, the way the instance would mount them."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NamedTuple
+
+import pyfsext
+import pyfsxfs
+
+from vigil.fs.base import FileInfo, FileType, FSError, NodeFS
+from vigil.fs.image.containers import Disk
+from vigil.fs.image.errors import CorruptImage, UnsupportedFilesystem
+from vigil.fs.image.reader import ReadBudget, ScanTimeout
+from vigil.fs.image.volumes import Volume
+
+_OPENERS: dict[str, Any] = {"ext2": pyfsext, "ext3": pyfsext, "ext4": pyfsext, "xfs": pyfsxfs}
+
+
+def open_filesystem(volume: Volume) -> Any:
+    """The libyal filesystem object for a volume that `probe` recognised as ext or xfs."""
+    module = _OPENERS.get(volume.probe.kind)
+    if module is None:
+        raise UnsupportedFilesystem(volume.probe.kind, volume.name)
+    fs = module.volume()
+    try:
+        fs.open_file_object(volume.stream)
+    except OSError as exc:
+        raise CorruptImage(f"{volume.name}: corrupt {volume.probe.kind} filesystem: {exc}") from exc
+    return fs
+
+
+class _Node(NamedTuple):
+    volume: int  # index into ImageFS._filesystems, so inode numbers of two volumes never collide
+    vpath: str  # the path inside that volume
+    entry: Any  # a pyfsext / pyfsxfs file_entry
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A volume mounted into the tree."""
+
+    path: str
+    volume: Volume
+    source: str  # how it was found: "root", or the fstab line's first field
+
+
+class _EntryReader(io.RawIOBase):
+    """A libyal file entry as a raw, seekable binary stream."""
+
+    def __init__(self, entry: Any, path: str, budget: ReadBudget) -> None:
+        self._entry = entry
+        self._size: int = entry.size
+        self._pos = 0
+        self._path = path
+        self._budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._size - self._pos)
+        if n <= 0:
+            return 0
+        try:
+            data = self._entry.read_buffer_at_offset(n, self._pos)
+        except OSError as exc:
+            if self._budget.timed_out:
+                raise ScanTimeout("the image scan ran past its time limit") from exc
+            raise FSError(f"{self._path}: read error: {exc}") from exc
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class ImageFS(NodeFS[_Node]):
+    """One instance's files, read from its disk images through libyal. Never writes, never mounts."""
+
+    def __init__(
+        self,
+        disks: list[Disk],
+        volumes: list[Volume],
+        mounts: list[tuple[Mount, Any]],
+        budget: ReadBudget,
+        problems: list[str],
+    ) -> None:
+        super().__init__()
+        self.disks = disks
+        self.volumes = volumes
+        self.budget = budget
+        self.problems = problems  # what could not be read or mounted: kept and reported, never dropped
+        self.mount_table = [m for m, _ in mounts]
+        self._filesystems = [fs for _, fs in mounts]
+        self.description = ", ".join(d.name for d in disks)
+        for index, (mount, fs) in enumerate(mounts):
+            self._mounts[mount.path] = _Node(index, "/", fs.get_root_directory())
+
+    def _root(self) -> _Node:
+        return self._mounts["/"]
+
+    def _child(self, node: _Node, name: str, path: str) -> _Node | None:
+        # by path from the volume: libfsext/libfsxfs's get_sub_file_entry_by_name fails on valid names
+        vpath = f"{node.vpath.rstrip('/')}/{name}"
+        try:
+            entry = self._filesystems[node.volume].get_file_entry_by_path(vpath)
+        except OSError as exc:
+            self.budget.check()
+            raise FSError(f"{path}: unreadable: {exc}") from exc
+        return None if entry is None else _Node(node.volume, vpath, entry)
+
+    def _info(self, node: _Node, path: str) -> FileInfo:
+        mode = node.entry.file_mode or 0
+        size = node.entry.size if mode & 0o170000 in (0o100000, 0o120000) else 0
+        return FileInfo(path, FileType.from_mode(mode), size or 0, mode)
+
+    def _children(self, node: _Node, path: str) -> Iterator[tuple[str, _Node]]:
+        self.budget.check()
+        try:
+            entries = list(node.entry.sub_file_entries)
+        except OSError as exc:
+            self.budget.check()
+            raise FSError(f"{path}: cannot list directory: {exc}") from exc
+        base = node.vpath.rstrip("/")
+        for entry in entries:
+            name = entry.name
+            if name and name not in (".", ".."):
+                yield name, _Node(node.volume, f"{base}/{name}", entry)
+
+    def _identity(self, node: _Node) -> Hashable:
+        return (node.volume, node.entry.inode_number)
+
+    def _link_target(self, node: _Node, path: str) -> str:
+        target = node.entry.symbolic_link_target
+        if target is None:
+            raise FSError(f"{path}: unreadable symbolic link")
+        return str(target)
+
+    def _open(self, node: _Node, path: str) -> BinaryIO:
+        raw = _EntryReader(node.entry, path, self.budget)
+        return io.BufferedReader(raw, buffer_size=256 * 1024)  # type: ignore[return-value]
+
+    def bytes_read(self) -> int:
+        return self.budget.bytes_read
+
+    def close(self) -> None:
+        for fs in self._filesystems:
+            fs.close()
+        for disk in self.disks:
+            close = getattr(disk.stream, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,113 @@
+"""`LiveFS`: a directory tree of this machine seen as a target (`/` is the host itself)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Hashable, Iterator
+from typing import BinaryIO, NamedTuple
+
+from vigil.fs.base import FileInfo, FileType, FSError, NodeFS
+
+
+class _Node(NamedTuple):
+    host_path: str
+    st: os.stat_result
+
+
+def _fs_error(exc: OSError, path: str) -> FSError:
+    return FSError(f"{path}: {exc.strerror or exc}")
+
+
+class LiveFS(NodeFS[_Node]):
+    """A host directory tree. Symlinks resolve inside `root`, so a tree copied from a VM reads as that VM."""
+
+    def __init__(self, root: str = "/") -> None:
+        super().__init__()
+        self.root = os.path.abspath(root)
+        if not os.path.isdir(self.root):
+            raise FSError(f"{root}: not a directory")
+        self.description = "this host" if self.root == "/" else f"directory {self.root}"
+        self._bytes = 0
+
+    def host_path(self, path: str) -> str:
+        """Where a canonical target path lives on this machine."""
+        return self.root if path == "/" else self.root.rstrip("/") + path
+
+    def _root(self) -> _Node:
+        return _Node(self.root, os.stat(self.root))
+
+    def _child(self, node: _Node, name: str, path: str) -> _Node | None:
+        host = posixpath.join(node.host_path, name)
+        try:
+            return _Node(host, os.lstat(host))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _fs_error(exc, path) from exc
+
+    def _info(self, node: _Node, path: str) -> FileInfo:
+        st = node.st
+        return FileInfo(path, FileType.from_mode(st.st_mode), st.st_size, st.st_mode, int(st.st_mtime))
+
+    def _children(self, node: _Node, path: str) -> Iterator[tuple[str, _Node]]:
+        try:
+            with os.scandir(node.host_path) as it:
+                entries = list(it)
+        except OSError as exc:
+            raise _fs_error(exc, path) from exc
+        for entry in entries:
+            try:
+                yield entry.name, _Node(entry.path, entry.stat(follow_symlinks=False))
+            except OSError:
+                continue  # vanished between listing and stat: a live host changes under us
+
+    def _identity(self, node: _Node) -> Hashable:
+        return (node.st.st_dev, node.st.st_ino)
+
+    def _link_target(self, node: _Node, path: str) -> str:
+        try:
+            return os.readlink(node.host_path)
+        except OSError as exc:
+            raise _fs_error(exc, path) from exc
+
+    def _open(self, node: _Node, path: str) -> BinaryIO:
+        try:
+            # O_NOFOLLOW: resolution already happened inside the target; never let the host follow a link
+            fd = os.open(node.host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _fs_error(exc, path) from exc
+        return _CountingFile(os.fdopen(fd, "rb"), self)
+
+    def _count(self, n: int) -> None:
+        self._bytes += n
+
+    def bytes_read(self) -> int:
+        return self._bytes
+
+
+class _CountingFile:
+    """A host file that reports how many bytes were read through it."""
+
+    def __init__(self, f: BinaryIO, owner: LiveFS) -> None:
+        self._f = f
+        self._owner = owner
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._owner._count(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _CountingFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._f:
+            self._owner._count(len(line))
+            yield line
