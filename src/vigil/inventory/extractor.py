@@ -63,8 +63,8 @@ class ExtractContext(Protocol):
     @property
     def os(self) -> OSInfo | None: ...
 
-    def own_files(self, package: Package, paths: Iterable[str]) -> None:
-        """Record that `package` (an OS package) installed `paths`, so language packages there are its."""
+    def own_files(self, owner: Package | str, paths: Iterable[str]) -> None:
+        """Record that an OS package (or package name) installed `paths`: language packages there are its."""
         ...
 
     def error(self, path: str, message: str) -> None:

@@ -36,10 +36,17 @@ def parse_control(text: str) -> Iterator[dict[str, str]]:
         yield fields
 
 
-def is_installed(stanza: dict[str, str]) -> bool:
+def is_installed(stanza: dict[str, str], *, distroless: bool = False) -> bool:
+    """Whether the package's files are on disk: the Status field's current state is `installed`.
+
+    `deinstall ok installed` (marked for removal, not removed yet) is still installed, as `dpkg -l`
+    shows it; `deinstall ok config-files` is not. Distroless `status.d` files carry no Status field:
+    each file is one installed package; in the status database, a stanza without one is not installed.
+    """
     status = stanza.get("Status")
-    # distroless status.d files carry no Status field: each file is one installed package
-    return status is None or status.split()[-1:] == ["installed"] and status.split()[0] in ("install", "hold")
+    if status is None:
+        return distroless
+    return status.split()[-1:] == ["installed"]
 
 
 class DpkgExtractor:
@@ -50,12 +57,13 @@ class DpkgExtractor:
     wants: ClassVar[Wants] = Wants(paths=frozenset({STATUS}), dirs=frozenset({STATUS_D}))
 
     def extract(self, file: FoundFile, ctx: ExtractContext) -> Iterable[Package]:
-        if file.path.startswith(STATUS_D + "/") and file.path.endswith(".md5sums"):
+        distroless = file.path.startswith(STATUS_D + "/")
+        if distroless and file.path.endswith(".md5sums"):
             return []
         text = file.read_text()
         packages = []
         for stanza in parse_control(text):
-            if not is_installed(stanza):
+            if not is_installed(stanza, distroless=distroless):
                 continue
             name, version = stanza.get("Package"), stanza.get("Version")
             if not name or not version:
@@ -66,7 +74,9 @@ class DpkgExtractor:
             raise ExtractError(f"{file.path}: not a dpkg status file")
         return packages
 
-    def _package(self, stanza: dict[str, str], name: str, version: str, path: str, ctx: ExtractContext) -> Package:
+    def _package(
+        self, stanza: dict[str, str], name: str, version: str, path: str, ctx: ExtractContext
+    ) -> Package:
         source_name, source_version = name, version
         if match := _SOURCE.match(stanza.get("Source", "")):
             source_name = match["name"]

@@ -1,0 +1,100 @@
+"""`make run`: build the demo instance's disk image once (cached under var/), then inventory it and this host.
+
+The demo instance is `demo/rootfs` on a GPT disk: the root filesystem on partition 1 and `/var` on
+partition 2, found through the root's /etc/fstab, as on a real VM with a separate /var.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ROOTFS = REPO / "demo" / "rootfs"
+CACHE = REPO / "var" / "demo"
+ROOT_UUID = "5f1f0c2e-7c1a-4d3b-9a51-0c0ffee00001"  # what demo/rootfs/etc/fstab names
+VAR_LABEL = "demo-var"
+MIB = 1 << 20
+PART_MIB = 32
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_symlink():
+            digest.update(os.readlink(path).encode())
+        elif path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _mkfs(tree: Path, image: Path, *extra: str) -> None:
+    with open(image, "wb") as f:
+        f.truncate(PART_MIB * MIB)
+    _run("mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "root_owner=0:0", *extra, "-d", str(tree), str(image))
+
+
+def build_demo_image() -> Path:
+    """The demo disk image, rebuilt only when demo/rootfs changed."""
+    disk = CACHE / f"demo-web-01-{_tree_digest(ROOTFS)}.img"
+    if disk.exists():
+        return disk
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob("demo-web-01-*.img"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        work = Path(tmp)
+        root_tree, var_tree = work / "root", work / "var"
+        shutil.copytree(ROOTFS, root_tree, symlinks=True)
+        shutil.move(root_tree / "var", var_tree)
+        (root_tree / "var").mkdir()
+        _mkfs(root_tree, work / "root.img", "-U", ROOT_UUID, "-L", "demo-root")
+        _mkfs(var_tree, work / "var.img", "-L", VAR_LABEL)
+        partial = work / "disk.img"
+        with open(partial, "wb") as f:
+            f.truncate((2 * PART_MIB + 2) * MIB)
+        linux = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+        table = (
+            "label: gpt\n"
+            f"start=2048, size={PART_MIB * 2048}, type={linux}\n"
+            f"start={2048 + PART_MIB * 2048}, size={PART_MIB * 2048}, type={linux}\n"
+        )
+        subprocess.run(
+            ["sfdisk", "-q", str(partial)], input=table.encode(), check=True, stdout=subprocess.DEVNULL
+        )
+        for image, offset_mib in ((work / "root.img", 1), (work / "var.img", 1 + PART_MIB)):
+            _run("dd", f"if={image}", f"of={partial}", "bs=1M", f"seek={offset_mib}", "conv=notrunc,sparse")
+        partial.rename(disk)
+    return disk
+
+
+def _vigil(*args: str) -> None:
+    from vigil.cli import app
+
+    code = app(list(args), standalone_mode=False)
+    if code:
+        raise SystemExit(code)
+
+
+def main() -> None:
+    disk = build_demo_image()
+    print(f"== demo instance: {disk.relative_to(REPO)} (GPT, root + /var volumes) ==", flush=True)
+    _vigil("inventory", str(disk))
+    print("\n== this host (OS packages) ==", flush=True)
+    _vigil("inventory", "/", "--os-only")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
+    if "/sbin" not in os.environ["PATH"]:
+        os.environ["PATH"] += ":/usr/sbin:/sbin"
+    main()

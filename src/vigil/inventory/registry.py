@@ -1,0 +1,19 @@
+"""The explicit list of extractors (STYLE habit 2): nothing registers itself on import."""
+
+from __future__ import annotations
+
+from vigil.inventory.extractor import Extractor
+from vigil.inventory.os.apk import ApkExtractor
+from vigil.inventory.os.dpkg import DpkgExtractor
+from vigil.inventory.os.dpkg_files import DpkgFileListExtractor
+
+# RPM_PENDING from vigil.inventory.os.rpm.extractor import RpmExtractor
+
+OS_EXTRACTORS: tuple[Extractor, ...] = (DpkgExtractor(), ApkExtractor())  # RPM_PENDING
+
+# deep inspection: language packages, and the OS file lists that tell which of them the OS installed
+LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (DpkgFileListExtractor(),)
+
+
+def extractors(*, os_only: bool = False) -> list[Extractor]:
+    return list(OS_EXTRACTORS if os_only else OS_EXTRACTORS + LANGUAGE_EXTRACTORS)

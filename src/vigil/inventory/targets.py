@@ -1,0 +1,98 @@
+"""Turn what the user names (a directory, `/`, or an instance's disk image files) into a filesystem view."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+
+from vigil.fs import FileSystem, ImageFS, LiveFS, open_image
+from vigil.inventory.collect import Collector, Limits, PathScope
+from vigil.inventory.model import Inventory, Target, VolumeInfo
+from vigil.inventory.registry import extractors
+
+# never walked on a live host: pseudo and network filesystems (the agent must not stall on NFS)
+_SKIPPED_FSTYPES = frozenset(
+    {"proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2", "securityfs", "debugfs",
+     "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl", "binfmt_misc", "autofs",
+     "efivarfs", "rpc_pipefs", "nfsd", "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs",
+     "fuse.sshfs", "fuse.s3fs", "overlay", "nsfs", "squashfs"}
+)  # fmt: skip
+_ALWAYS_SKIPPED_ON_HOST = frozenset({"/proc", "/sys", "/dev", "/run"})
+
+
+def host_skipped_mounts(mountinfo: str = "/proc/self/mountinfo") -> frozenset[str]:
+    """Mount points of pseudo and network filesystems on this host, from the kernel's mount table."""
+    skipped = set(_ALWAYS_SKIPPED_ON_HOST)
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if " - " not in line or len(fields) < 5:
+                    continue
+                fstype = line.split(" - ", 1)[1].split()[0]
+                if fstype in _SKIPPED_FSTYPES or fstype.startswith("fuse."):
+                    skipped.add(fields[4].encode().decode("unicode_escape"))
+    except OSError:
+        pass
+    return frozenset(skipped)
+
+
+def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSystem, Target]:
+    """A directory (`/` is this host) or one instance's disk image files."""
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        fs = LiveFS(paths[0])
+        is_host = fs.root == "/"
+        return fs, Target(
+            kind="host" if is_host else "directory",
+            paths=[fs.root],
+            hostname=socket.gethostname() if is_host else None,
+        )
+    for path in paths:
+        if os.path.isdir(path):
+            raise ValueError(f"{path}: a directory cannot be combined with other targets")
+    image = open_image(list(paths), timeout=timeout)
+    return image, Target(
+        kind="image", paths=list(paths), volumes=_volumes(image), problems=list(image.problems)
+    )
+
+
+def _volumes(image: ImageFS) -> list[VolumeInfo]:
+    mounted = {m.volume.name: m.path for m in image.mount_table}
+    return [
+        VolumeInfo(v.name, v.size, v.probe.kind, v.probe.uuid, v.probe.label, mounted.get(v.name))
+        for v in image.volumes
+    ]
+
+
+def take_inventory(
+    paths: Sequence[str],
+    *,
+    os_only: bool = False,
+    scope: str | None = None,
+    custom_paths: Sequence[str] = (),
+    limits: Limits = Limits(),
+    progress: Callable[[int, int], None] | None = None,
+) -> Inventory:
+    """Inventory one target. Images default to the whole filesystem, directories to Inspector's paths."""
+    fs, target = open_target(paths, timeout=limits.collection_seconds)
+    try:
+        is_host = target.kind == "host"
+        skipped = host_skipped_mounts() if is_host else frozenset()
+        chosen = scope or ("all" if target.kind == "image" else "default")
+        path_scope = (
+            PathScope.all(excluded=skipped)
+            if chosen == "all"
+            else PathScope.default(custom_paths, excluded=skipped)
+        )
+        collector = Collector(
+            fs,
+            extractors(os_only=os_only),
+            scope=path_scope,
+            limits=limits,
+            running_kernel=os.uname().release if is_host else None,
+            progress=progress,
+        )
+        return collector.collect(target)
+    finally:
+        fs.close()

@@ -1,0 +1,63 @@
+"""Readable terminal output."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vigil.inventory.model import Inventory
+
+
+def _console(buffer: io.StringIO) -> Console:
+    return Console(file=buffer, width=140, highlight=False, soft_wrap=False)
+
+
+def inventory_table(inventory: Inventory) -> str:
+    buffer = io.StringIO()
+    console = _console(buffer)
+    target = inventory.target
+    console.print(f"[bold]Target[/]: {target.kind} {escape(target.hostname or ', '.join(target.paths))}")
+    for volume in target.volumes:
+        where = f" mounted at {volume.mountpoint}" if volume.mountpoint else ""
+        console.print(f"  volume {volume.name}: {volume.content}, {volume.size / 2**20:,.0f} MiB{where}")
+    os_info = inventory.os
+    if os_info:
+        eol = ""
+        if os_info.eol_date:
+            eol = f" (end of life {os_info.eol_date}{', PAST' if os_info.eol else ''})"
+        console.print(f"[bold]OS[/]: {escape(f'{os_info.name or os_info.id} [{os_info.family}]{eol}')}")
+    kernel = inventory.kernel
+    if kernel:
+        release = kernel.running or kernel.default
+        how = "running" if kernel.running else f"default per {kernel.source}"
+        installed = ", ".join(kernel.installed) or "none found"
+        detail = f"{release} ({how}; package {kernel.package or 'unknown'}; installed: {installed})"
+        console.print(f"[bold]Kernel[/]: {escape(detail)}")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("Package", "Version", "Type", "Source", "Found in"):
+        table.add_column(column, overflow="fold")
+    for p in inventory.packages:
+        version = p.version if p.release is None else f"{p.version}-{p.release}"
+        if p.epoch and p.type == "rpm":
+            version = f"{p.epoch}:{version}"
+        source = p.source_name if p.source_name and p.source_name != p.name else ""
+        where = f"{p.locations[0] if p.locations else ''}" + (f" (owned by {p.owner})" if p.owner else "")
+        table.add_row(*(escape(c) for c in (p.name, version, f"{p.type}/{p.package_manager}", source, where)))
+    console.print(table)
+    stats = inventory.stats
+    console.print(
+        f"{len(inventory.packages)} packages; {stats.files_seen:,} files seen, "
+        f"{stats.bytes_read / 2**20:,.1f} MiB read in {stats.duration_s:.2f} s"
+        + ("" if stats.walked else " (no walk: exact paths only)")
+    )
+    for run in inventory.extractors:
+        for error in run.errors:
+            console.print(f"[yellow]warning[/]: {escape(f'{run.name}: {error.path}: {error.error}')}")
+    for limit in inventory.limits_hit:
+        console.print(f"[yellow]limit reached[/]: {escape(limit.detail)}")
+    for problem in target.problems:
+        console.print(f"[yellow]problem[/]: {escape(problem)}")
+    return buffer.getvalue()
