@@ -43,15 +43,15 @@ def _mkfs(tree: Path, image: Path, *extra: str) -> None:
     _run("mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "root_owner=0:0", *extra, "-d", str(tree), str(image))
 
 
-def build_demo_image() -> Path:
+def build_demo_image(cache: Path = CACHE) -> Path:
     """The demo disk image, rebuilt only when demo/rootfs changed."""
-    disk = CACHE / f"demo-web-01-{_tree_digest(ROOTFS)}.img"
+    disk = cache / f"demo-web-01-{_tree_digest(ROOTFS)}.img"
     if disk.exists():
         return disk
-    CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.glob("demo-web-01-*.img"):
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob("demo-web-01-*.img"):
         old.unlink()
-    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
         work = Path(tmp)
         root_tree, var_tree = work / "root", work / "var"
         shutil.copytree(ROOTFS, root_tree, symlinks=True)
