@@ -6,10 +6,9 @@ from vigil.inventory.extractor import Extractor
 from vigil.inventory.os.apk import ApkExtractor
 from vigil.inventory.os.dpkg import DpkgExtractor
 from vigil.inventory.os.dpkg_files import DpkgFileListExtractor
+from vigil.inventory.os.rpm.extractor import RpmExtractor
 
-# RPM_PENDING from vigil.inventory.os.rpm.extractor import RpmExtractor
-
-OS_EXTRACTORS: tuple[Extractor, ...] = (DpkgExtractor(), ApkExtractor())  # RPM_PENDING
+OS_EXTRACTORS: tuple[Extractor, ...] = (DpkgExtractor(), RpmExtractor(), ApkExtractor())
 
 # deep inspection: language packages, and the OS file lists that tell which of them the OS installed
 LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (DpkgFileListExtractor(),)
