@@ -97,3 +97,20 @@ def parse_osv_ecosystem(ecosystem: str) -> tuple[str, str, str | None]:
         release = release_key(parts[0], 2 if base == "Alpine" else 1) if parts else ""
     namespace = f"{prefix}:{release}" if release else prefix
     return base, namespace, channel
+
+
+_PEP503 = re.compile(r"[-_.]+")
+_CASE_INSENSITIVE = frozenset({"npm", "nuget", "packagist", "crates.io"})
+
+
+def package_key(namespace: str, package: str) -> str:
+    """A package name as the database indexes it, so `Django`, `django` and `DJANGO` are one package.
+
+    PyPI names compare after PEP 503 normalisation; npm, NuGet, Packagist and crates.io names without
+    case; distribution, Go, Maven and RubyGems names exactly.
+    """
+    if namespace == "pypi":
+        return _PEP503.sub("-", package).lower()
+    if namespace in _CASE_INSENSITIVE:
+        return package.lower()
+    return package
