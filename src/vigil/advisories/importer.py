@@ -47,6 +47,7 @@ class AdvisoryImporter(Protocol):
 class EnrichmentImporter(Protocol):
     """Reads one enrichment format (NVD CVSS, EPSS, CISA KEV)."""
 
+    kind: ClassVar[str]  # always "enrichment": tells the two kinds of importer apart at run time
     name: ClassVar[str]
     licence: ClassVar[str]
 

@@ -61,3 +61,30 @@ def inventory_table(inventory: Inventory) -> str:
     for problem in target.problems:
         console.print(f"[yellow]problem[/]: {escape(problem)}")
     return buffer.getvalue()
+
+
+def db_status_table(doc: dict[str, object]) -> str:
+    """`vigil db status` for a terminal."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    counts = doc["counts"]
+    assert isinstance(counts, dict)
+    console.print(
+        f"[bold]Advisory database[/] {escape(str(doc['path']))}: version {doc['version']}, "
+        f"{int(str(doc['size_bytes'])) / 2**20:,.1f} MiB; "
+        + ", ".join(f"{n:,} {k}" for k, n in counts.items())
+    )
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("Source", "Records", "Errors", "Updated", "Licence", "URL"):
+        table.add_column(column, overflow="fold")
+    sources = doc["sources"]
+    assert isinstance(sources, list)
+    for s in sources:
+        table.add_row(
+            *(
+                escape(str(s.get(k) or ""))
+                for k in ("name", "records", "errors", "updated_at", "licence", "url")
+            )
+        )
+    console.print(table)
+    return buffer.getvalue()

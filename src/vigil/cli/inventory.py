@@ -1,4 +1,4 @@
-"""The `vigil` command."""
+"""`vigil inventory`: what is installed on a host, a directory tree or VM disk images."""
 
 from __future__ import annotations
 
@@ -6,26 +6,12 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from vigil.cli.app import fail
 from vigil.inventory.collect import Limits
-
-app = typer.Typer(
-    name="vigil",
-    help="Continuous vulnerability scanning for fleets of Linux virtual machines.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-EXIT_UNREADABLE_TARGET = 2
-
-
-@app.callback()
-def _commands() -> None:
-    """Continuous vulnerability scanning for fleets of Linux virtual machines."""
 
 
 class InventoryFormat(enum.StrEnum):
@@ -40,12 +26,6 @@ class Scope(enum.StrEnum):
     all = "all"
 
 
-def fail(message: str, code: int = EXIT_UNREADABLE_TARGET) -> NoReturn:
-    typer.echo(f"vigil: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@app.command()
 def inventory(
     targets: Annotated[
         list[str], typer.Argument(help="A directory (/ for this host) or one instance's disk image file(s).")
@@ -117,11 +97,3 @@ def _render(result: object, output_format: InventoryFormat, cyclonedx_version: s
     from vigil.output.tables import inventory_table
 
     return inventory_table(result)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

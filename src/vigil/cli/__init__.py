@@ -1,0 +1,17 @@
+"""The `vigil` command: one module per command group, assembled here."""
+
+from __future__ import annotations
+
+from vigil.cli.app import app
+from vigil.cli.db import db_app
+from vigil.cli.inventory import inventory
+
+app.command()(inventory)
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
