@@ -1,0 +1,34 @@
+"""The version-scheme interface and its errors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class InvalidVersion(ValueError):
+    """A version string the ecosystem's scheme cannot read."""
+
+    def __init__(self, ecosystem: str, version: str, why: str = "") -> None:
+        super().__init__(f"invalid {ecosystem} version {version!r}" + (f": {why}" if why else ""))
+        self.ecosystem = ecosystem
+        self.version = version
+
+
+class UnknownEcosystem(ValueError):
+    """No version scheme is known for this ecosystem."""
+
+
+class VersionScheme(Protocol):
+    """One ecosystem's version ordering."""
+
+    name: str
+
+    def compare(self, a: str, b: str) -> int:
+        """-1, 0 or 1; raises InvalidVersion for a version the scheme cannot read."""
+        ...
+
+    def is_valid(self, version: str) -> bool: ...
+
+
+def sign(a: object, b: object) -> int:
+    return (a > b) - (a < b)  # type: ignore[operator]
