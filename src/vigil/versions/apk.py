@@ -45,10 +45,7 @@ def tokens(version: str) -> tuple[Token, ...]:
             token, pos = (LETTER, char, ord(char)), pos + 1
         elif (char == "." and kind <= DIGIT) or (char.isdigit() and kind in (INITIAL_DIGIT, DIGIT, SUFFIX)):
             start = pos + 1 if char == "." else pos
-            if char == "." or kind != SUFFIX:
-                new_kind = DIGIT
-            else:
-                new_kind = SUFFIX_NO
+            new_kind = DIGIT if char == "." or kind != SUFFIX else SUFFIX_NO
             match = _DIGITS.match(version, start)
             assert match is not None
             if match.group():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class InvalidVersion(ValueError):
@@ -30,5 +30,5 @@ class VersionScheme(Protocol):
     def is_valid(self, version: str) -> bool: ...
 
 
-def sign(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
