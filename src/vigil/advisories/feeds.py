@@ -9,13 +9,58 @@ from typing import Any
 import yaml
 
 from vigil.advisories.importer import AdvisoryImporter, EnrichmentImporter, RecordError, SourceFormatError
+from vigil.advisories.importers import alpine, debian, epss, kev, osv
+from vigil.advisories.importers.alpine import AlpineSecdbImporter
+from vigil.advisories.importers.amazon import AmazonUpdateinfoImporter
+from vigil.advisories.importers.debian import DebianListImporter, DebianTrackerImporter
+from vigil.advisories.importers.epss import EpssImporter
+from vigil.advisories.importers.kev import KevImporter
+from vigil.advisories.importers.nvd import NvdImporter
+from vigil.advisories.importers.osv import OsvImporter
 from vigil.advisories.store import AdvisoryDB, SourceInfo, UpdateResult
 from vigil.advisories.update import Feed
 
-IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {}
+IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
+    importer.name: importer
+    for importer in (
+        OsvImporter(),
+        DebianListImporter(),
+        DebianTrackerImporter(),
+        AlpineSecdbImporter(),
+        AmazonUpdateinfoImporter(),
+        NvdImporter(),
+        EpssImporter(),
+        KevImporter(),
+    )
+}
 
-_OSV = "https://osv-vulnerabilities.storage.googleapis.com"
-FEEDS: tuple[Feed, ...] = ()
+_OSV_ECOSYSTEMS = (
+    "Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Red Hat", "SUSE", "openSUSE",
+    "PyPI", "npm", "Maven", "Go", "crates.io", "RubyGems", "Packagist", "NuGet",
+)  # fmt: skip
+_ALPINE_RELEASES = ("v3.18", "v3.19", "v3.20", "v3.21", "v3.22")
+
+# The public feeds `vigil db update` fetches by default. NVD's API is paged and rate-limited and the
+# Amazon Linux updateinfo sits in the package repositories: both are imported from files
+# (`vigil db import`) or listed in a feeds file that points at a mirror.
+FEEDS: tuple[Feed, ...] = (
+    *(
+        Feed(
+            f"osv-{e.lower().replace(' ', '-')}", osv.all_zip_url(e), "osv", osv.LICENCES.get(e, osv.LICENCE)
+        )
+        for e in _OSV_ECOSYSTEMS
+    ),
+    Feed("debian-tracker", debian.DEFAULT_JSON_URL, "debian-tracker", debian.LICENCE),
+    Feed("debian-dsa", debian.DEFAULT_DSA_URL, "debian-lists", debian.LICENCE),
+    Feed("debian-dla", debian.DEFAULT_DLA_URL, "debian-lists", debian.LICENCE),
+    *(
+        Feed(f"alpine-{r}-{repo}", alpine.secdb_url(r, repo), "alpine-secdb", alpine.LICENCE)
+        for r in _ALPINE_RELEASES
+        for repo in ("main", "community")
+    ),
+    Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment"),
+    Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment"),
+)
 
 
 def load_feeds(path: Path | None) -> list[Feed]:
@@ -59,15 +104,15 @@ def importer_for(path: Path) -> AdvisoryImporter | EnrichmentImporter:
 
 
 def import_path(db: AdvisoryDB, path: Path) -> ImportOutcome:
-    """Import one local file or directory, adding to what its importer's source already holds."""
+    """Import one local file or directory as its own source (re-importing the same path replaces it)."""
     importer = importer_for(path)
     errors: list[RecordError] = []
-    source = SourceInfo(importer.name, str(path.resolve()), importer.licence)
+    source = SourceInfo(f"{importer.name}:{path.resolve()}", str(path.resolve()), importer.licence)
     records = list(importer.read(path, errors))
     if _is_enrichment(importer):
         count = db.apply_enrichment(source, records, errors=len(errors))  # type: ignore[arg-type]
         return ImportOutcome(importer.name, UpdateResult(db.version, importer.name, added=count), errors)
-    result = db.apply_source(source, records, complete=False, errors=len(errors))  # type: ignore[arg-type]
+    result = db.apply_source(source, records, complete=True, errors=len(errors))  # type: ignore[arg-type]
     return ImportOutcome(importer.name, result, errors)
 
 

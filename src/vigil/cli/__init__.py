@@ -5,8 +5,10 @@ from __future__ import annotations
 from vigil.cli.app import app
 from vigil.cli.db import db_app
 from vigil.cli.inventory import inventory
+from vigil.cli.scan import scan
 
 app.command()(inventory)
+app.command()(scan)
 app.add_typer(db_app, name="db")
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from abc import ABC, abstractmethod
 import stat as stat_mod
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Generic, Protocol, TypeVar

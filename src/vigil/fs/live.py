@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Hashable, Iterator
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from vigil.fs.base import FileInfo, FileType, FSError, NodeFS
 
@@ -77,7 +77,7 @@ class LiveFS(NodeFS[_Node]):
             fd = os.open(node.host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise _fs_error(exc, path) from exc
-        return _CountingFile(os.fdopen(fd, "rb"), self)
+        return cast(BinaryIO, _CountingFile(os.fdopen(fd, "rb"), self))
 
     def _count(self, n: int) -> None:
         self._bytes += n

@@ -9,6 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from vigil.inventory.model import Inventory
+from vigil.matching.model import MatchResult
+from vigil.matching.severity import rank
 
 
 def _console(buffer: io.StringIO) -> Console:
@@ -87,4 +89,47 @@ def db_status_table(doc: dict[str, object]) -> str:
             )
         )
     console.print(table)
+    return buffer.getvalue()
+
+
+_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "cyan", "INFORMATIONAL": "dim",
+          "UNTRIAGED": "magenta"}  # fmt: skip
+
+
+def scan_table(inventory: Inventory, result: MatchResult) -> str:
+    """`vigil scan` for a terminal: the worst first, one line per (vulnerability, package)."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    target = inventory.target
+    os_name = inventory.os.name or inventory.os.id if inventory.os else "unknown OS"
+    console.print(f"[bold]{escape(target.hostname or ', '.join(target.paths))}[/] ({escape(os_name)})")
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "EPSS", "Exploited"):
+        table.add_column(column, overflow="fold")
+    ordered = sorted(result.vulnerabilities, key=lambda v: (-rank(v.severity), v.id, v.package.name))
+    for v in ordered:
+        p = v.package
+        fixed = p.fixed_in_version or p.status.value.replace("_", " ")
+        table.add_row(
+            f"[{_STYLE[v.severity]}]{v.severity}[/]",
+            escape(v.id),
+            escape(p.name),
+            escape(p.version if p.release is None else f"{p.version}-{p.release}"),
+            escape(fixed),
+            f"{v.epss:.3f}" if v.epss is not None else "",
+            escape(v.exploit_known_since or ""),
+        )
+    console.print(table)
+    counts: dict[str, int] = {}
+    for v in result.vulnerabilities:
+        counts[v.severity] = counts.get(v.severity, 0) + 1
+    summary = ", ".join(f"{counts[s]} {s.lower()}" for s in sorted(counts, key=rank, reverse=True)) or "none"
+    console.print(
+        f"{len({v.id for v in result.vulnerabilities})} vulnerabilities ({summary}) in "
+        f"{len({v.package.purl for v in result.vulnerabilities})} of {result.packages_matched} packages"
+    )
+    for skipped in result.skipped:
+        if "kernel" in skipped.reason:
+            detail = f"{skipped.name} {skipped.version}: {skipped.reason}"
+            console.print(f"[dim]not matched: {escape(detail)}[/]")
     return buffer.getvalue()

@@ -84,8 +84,8 @@ def parse(version: str) -> tuple[int, str, str | None]:
         if not head.isdigit():
             raise InvalidVersion("rpm", version, "epoch is not a number")
         epoch, text = int(head), rest
-    ver, sep, release = text.partition("-")
-    if not ver:
+    ver, sep, release = text.rpartition("-") if "-" in text else (text, "", "")
+    if not ver or any(c.isspace() for c in text):
         raise InvalidVersion("rpm", version)
     return epoch, ver, release if sep else None
 

@@ -31,9 +31,36 @@ OS_RELEASE_FILES = (
 )
 _MAX_FSTAB_BYTES = 1 << 20
 _PSEUDO_FSTYPES = frozenset(
-    {"proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "swap", "none", "nfs", "nfs4", "cifs", "smbfs",
-     "efivarfs", "securityfs", "cgroup", "cgroup2", "debugfs", "tracefs", "hugetlbfs", "mqueue",
-     "fuse", "fuse.sshfs", "9p", "virtiofs", "bpf", "pstore", "configfs", "autofs", "binfmt_misc"}
+    {
+        "proc",
+        "sysfs",
+        "tmpfs",
+        "devtmpfs",
+        "devpts",
+        "swap",
+        "none",
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smbfs",
+        "efivarfs",
+        "securityfs",
+        "cgroup",
+        "cgroup2",
+        "debugfs",
+        "tracefs",
+        "hugetlbfs",
+        "mqueue",
+        "fuse",
+        "fuse.sshfs",
+        "9p",
+        "virtiofs",
+        "bpf",
+        "pstore",
+        "configfs",
+        "autofs",
+        "binfmt_misc",
+    }
 )
 _DEVICE_NAME = re.compile(
     r"^/dev/(?:(?:sd|vd|xvd|hd)(?P<letter>[a-z])(?P<part>\d+)?|nvme(?P<nvme>\d+)n\d+(?:p(?P<npart>\d+))?)$"
@@ -47,10 +74,13 @@ def open_image(
 
     `timeout` bounds the whole scan (every later read is checked against the same deadline).
     """
-    if isinstance(sources, (str, bytes)) or hasattr(sources, "read"):
-        sources = [sources]  # type: ignore[list-item]
+    listed: Sequence[str | BinaryIO]
+    if isinstance(sources, str) or not isinstance(sources, Sequence):
+        listed = [sources]  # one image, as a path or a seekable file object
+    else:
+        listed = sources
     budget = ReadBudget.with_timeout(timeout)
-    disks: list[Disk] = [open_disk(source, budget) for source in sources]  # type: ignore[union-attr]
+    disks: list[Disk] = [open_disk(source, budget) for source in listed]
     scan = scan_volumes(disks, budget)
     problems = list(scan.problems)
     root_volume, root_fs = _find_root(scan.volumes, problems)
@@ -58,7 +88,9 @@ def open_image(
     mounts += _fstab_mounts(root_fs, scan.volumes, root_volume, problems)
     for volume in scan.volumes:
         if volume.probe.kind.startswith("luks"):
-            problems.append(f"{volume.name}: encrypted volume ({volume.probe.kind.upper()}), contents not read")
+            problems.append(
+                f"{volume.name}: encrypted volume ({volume.probe.kind.upper()}), contents not read"
+            )
     return ImageFS(disks, scan.volumes, mounts, budget, problems)
 
 
@@ -167,7 +199,7 @@ def find_volume(device: str, volumes: list[Volume]) -> Volume | None:
         ("/dev/disk/by-partuuid/", "PARTUUID"),
     ):
         if device.startswith(prefix):
-            device = f"{key}={device[len(prefix):]}"
+            device = f"{key}={device[len(prefix) :]}"
     key, _, value = device.partition("=")
     value = value.strip('"').lower() if key in ("UUID", "PARTUUID") else value.strip('"')
     for volume in volumes:
@@ -186,18 +218,20 @@ def find_volume(device: str, volumes: list[Volume]) -> Volume | None:
         else:
             disk, part = ord(match["letter"]) - ord("a"), match["part"]
         number = int(part) if part else None
-        return next((v for v in volumes if v.disk_index == disk and v.partition == number and not v.lvm), None)
+        return next(
+            (v for v in volumes if v.disk_index == disk and v.partition == number and not v.lvm), None
+        )
     return None
 
 
 def _lvm_name(device: str) -> tuple[str, str] | None:
     if device.startswith("/dev/mapper/"):
         # device-mapper doubles dashes inside names: vg--data-lv--root → (vg-data, lv-root)
-        parts = re.split(r"(?<!-)-(?!-)", device[len("/dev/mapper/"):], maxsplit=1)
+        parts = re.split(r"(?<!-)-(?!-)", device[len("/dev/mapper/") :], maxsplit=1)
         if len(parts) == 2:
             return parts[0].replace("--", "-"), parts[1].replace("--", "-")
         return None
-    rest = device[len("/dev/"):] if device.startswith("/dev/") else ""
+    rest = device[len("/dev/") :] if device.startswith("/dev/") else ""
     if rest.count("/") == 1 and not rest.startswith(("disk/", "mapper/")):
         vg, lv = rest.split("/")
         return vg, lv

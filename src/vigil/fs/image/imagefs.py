@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 import pyfsext
 import pyfsxfs
@@ -150,7 +150,7 @@ class ImageFS(NodeFS[_Node]):
 
     def _open(self, node: _Node, path: str) -> BinaryIO:
         raw = _EntryReader(node.entry, path, self.budget)
-        return io.BufferedReader(raw, buffer_size=256 * 1024)  # type: ignore[return-value]
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=256 * 1024))
 
     def bytes_read(self) -> int:
         return self.budget.bytes_read

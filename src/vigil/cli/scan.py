@@ -1,0 +1,90 @@
+"""`vigil scan`: inventory a target and match it against the advisory database."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vigil.cli.app import EXIT_FAILURE, fail
+from vigil.inventory.collect import Limits
+
+EXIT_FINDINGS = 1
+
+
+class ScanFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+class Severity(enum.StrEnum):
+    INFORMATIONAL = "INFORMATIONAL"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+def scan(
+    targets: Annotated[
+        list[str], typer.Argument(help="A directory (/ for this host) or one instance's disk image file(s).")
+    ],
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Advisory database (default: $VIGIL_DB or ~/.local/share/vigil)."),
+    ] = None,
+    output_format: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(
+            "--fail-on", case_sensitive=False, help="Exit 1 when a finding is at least this severe."
+        ),
+    ] = None,
+    os_only: Annotated[bool, typer.Option("--os-only", help="OS packages only.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Find the known vulnerabilities of a host, a directory tree or a VM disk image."""
+    from vigil.advisories.store import AdvisoryDB, default_db_path
+    from vigil.findings.inspector import to_findings
+    from vigil.fs import FSError
+    from vigil.inventory.targets import take_inventory
+    from vigil.matching.match import match_inventory
+    from vigil.matching.severity import rank
+    from vigil.output.progress import progress_reporter
+
+    try:
+        store = AdvisoryDB(db or default_db_path(), readonly=True)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    try:
+        with progress_reporter(enabled=sys.stderr.isatty()) as progress:
+            inventory = take_inventory(targets, os_only=os_only, limits=Limits(), progress=progress)
+    except (FSError, ValueError) as exc:
+        fail(f"cannot scan {' '.join(targets)}: {exc}")
+    if inventory.os is None and not inventory.packages:
+        fail(f"cannot scan {' '.join(targets)}: no OS found (no os-release or other release file)")
+    with store:
+        result = match_inventory(inventory, store)
+    if output_format is ScanFormat.json:
+        text = json.dumps({"findings": to_findings(result, inventory)}, indent=2) + "\n"
+    elif output_format is ScanFormat.sarif:
+        from vigil.output.sarif import to_sarif
+
+        text = to_sarif(result) + "\n"
+    else:
+        from vigil.output.tables import scan_table
+
+        text = scan_table(inventory, result)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+    if fail_on is not None and any(rank(v.severity) >= rank(fail_on.value) for v in result.vulnerabilities):
+        raise typer.Exit(EXIT_FINDINGS)

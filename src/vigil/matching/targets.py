@@ -1,0 +1,123 @@
+"""How each installed package is looked up: which namespace, under which name, compared how.
+
+Distribution rules live here: Debian and Ubuntu advisories name source packages (matched with the
+source version); RPM distributions name binary packages (epoch:version-release); Alpine names the
+origin; only the running (or, in an image, the default) kernel is matched; a language package that an
+OS package installed is matched through that OS package only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vigil.advisories.namespaces import LANGUAGE_ECOSYSTEMS, OS_NAMESPACES, PURL_TYPE_ECOSYSTEMS, release_key
+from vigil.inventory.model import Inventory, KernelInfo, OSInfo, Package
+from vigil.matching.model import SkippedPackage
+
+RPM_KERNELS = frozenset(
+    {"kernel", "kernel-core", "kernel-modules", "kernel-modules-core", "kernel-modules-extra", "kernel-devel",
+     "kernel-default", "kernel-default-devel", "kernel-uek", "kernel-uek-core", "kernel-uek-modules",
+     "kernel-rt", "kernel-rt-core", "kernel-rt-modules", "kernel-debug", "kernel-debug-core"}
+)  # fmt: skip
+_DEB_KERNEL = re.compile(r"^linux-(?:image|modules|headers)(?:-extra|-unsigned)?-(?P<release>\d\S*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupTarget:
+    package: Package
+    namespace: str
+    name: str  # as the advisories name it
+    version: str  # in the version scheme of `ecosystem`
+    ecosystem: str  # the OSV ecosystem whose version scheme compares `version`
+
+
+def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[SkippedPackage]]:
+    targets: list[LookupTarget] = []
+    skipped: list[SkippedPackage] = []
+    os_namespace = _os_namespace(inventory.os)
+    for package in inventory.packages:
+        reason = _skip_reason(package, inventory.kernel, os_namespace)
+        if reason:
+            skipped.append(SkippedPackage(package.name, package.version, package.purl, reason))
+            continue
+        target = _target(package, os_namespace)
+        if target is None:
+            skipped.append(SkippedPackage(package.name, package.version, package.purl, "no advisory source"))
+        else:
+            targets.append(target)
+    return targets, skipped
+
+
+def _os_namespace(os: OSInfo | None) -> tuple[str, str] | None:
+    """(namespace, scheme ecosystem) of the OS packages, e.g. (`debian:12`, `Debian`)."""
+    if os is None or os.id not in OS_NAMESPACES or not os.version_id:
+        return None
+    prefix, ecosystem, parts = OS_NAMESPACES[os.id]
+    return f"{prefix}:{release_key(os.version_id, parts)}", ecosystem
+
+
+def _skip_reason(
+    package: Package, kernel: KernelInfo | None, os_namespace: tuple[str, str] | None
+) -> str | None:
+    if package.owner:
+        return f"installed by OS package {package.owner}: matched through it"
+    if package.package_manager == "OS":
+        if os_namespace is None:
+            return "the OS release is unknown or not supported: no advisories apply"
+        active = kernel.running or kernel.default if kernel else None
+        if active and is_kernel_package(package) and not _is_active_kernel(package, active):
+            return f"installed kernel that is not running (running: {active})"
+    return None
+
+
+def is_kernel_package(package: Package) -> bool:
+    if package.type == "deb":
+        return _DEB_KERNEL.match(package.name) is not None
+    if package.type == "rpm":
+        return package.name in RPM_KERNELS
+    return package.type == "apk" and package.name.startswith("linux-") and package.name not in (
+        "linux-firmware", "linux-headers", "linux-pam",
+    ) and not package.name.startswith(("linux-firmware-", "linux-tools"))  # fmt: skip
+
+
+def _is_active_kernel(package: Package, active: str) -> bool:
+    if package.type == "deb":
+        match = _DEB_KERNEL.match(package.name)
+        release = match["release"] if match else ""
+        return active == release or active.startswith(release + "-")  # headers without flavour
+    if package.type == "rpm":
+        full = f"{package.version}-{package.release}"
+        if active in (full, f"{full}.{package.arch}"):
+            return True
+        # SUSE: uname 5.14.21-150500.55.39-default for kernel-default 5.14.21-150500.55.39.1
+        return active.startswith(f"{package.version}-{(package.release or '').rsplit('.', 1)[0]}")
+    flavour = active.rsplit("-", 1)[-1]
+    return package.name == f"linux-{flavour}"
+
+
+def _target(package: Package, os_namespace: tuple[str, str] | None) -> LookupTarget | None:
+    if package.package_manager == "OS":
+        if os_namespace is None:
+            return None
+        namespace, ecosystem = os_namespace
+        if package.type == "deb":
+            name, version = package.source_name or package.name, package.source_version or package.version
+            if name.startswith("linux-signed-"):
+                # signed kernel images come from `linux-signed-amd64` (6.1.76+1); advisories name `linux`
+                name, version = "linux", package.version
+            return LookupTarget(package, namespace, name, version, ecosystem)
+        if package.type == "rpm":
+            evr = f"{package.version}-{package.release}" if package.release else package.version
+            if package.epoch:
+                evr = f"{package.epoch}:{evr}"
+            return LookupTarget(package, namespace, package.name, evr, ecosystem)
+        if package.type == "apk":
+            return LookupTarget(
+                package, namespace, package.source_name or package.name, package.version, ecosystem
+            )
+        return None
+    language = PURL_TYPE_ECOSYSTEMS.get(package.type)
+    if language is None or not package.version:
+        return None
+    return LookupTarget(package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, language)

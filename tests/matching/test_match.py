@@ -1,0 +1,184 @@
+"""The matcher on real advisory records and real inventories with old, known-vulnerable versions."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from tests.inventory.extracting import place
+
+from vigil.advisories.model import Status
+from vigil.fs import LiveFS
+from vigil.inventory.collect import Collector, PathScope
+from vigil.inventory.model import Inventory, OSInfo, Package, Stats, Target
+from vigil.inventory.os.apk import ApkExtractor
+from vigil.inventory.os.dpkg import DpkgExtractor
+from vigil.matching.match import match_inventory
+
+BULLSEYE = (
+    'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nVERSION_ID="11"\nVERSION_CODENAME=bullseye\nID=debian\n'
+)
+
+
+def _stanza(name, version, source=None, arch="amd64"):
+    src = f"Source: {source}\n" if source else ""
+    return f"Package: {name}\nStatus: install ok installed\nArchitecture: {arch}\n{src}Version: {version}\n"
+
+
+def _debian_inventory(tmp_path, stanzas, running=None):
+    place(tmp_path, "/etc/os-release", BULLSEYE)
+    place(tmp_path, "/var/lib/dpkg/status", "\n".join(stanzas))
+    return Collector(
+        LiveFS(str(tmp_path)), [DpkgExtractor()], scope=PathScope.all(), running_kernel=running
+    ).collect(Target("directory", [str(tmp_path)]))
+
+
+def _by(result):
+    return {(v.id, v.package.name): v for v in result.vulnerabilities}
+
+
+def test_debian_matches_through_the_source_package_with_the_dsa_fix(tmp_path, advisory_db):
+    inventory = _debian_inventory(
+        tmp_path,
+        [
+            _stanza("curl", "7.74.0-1.3+deb11u3"),
+            _stanza("libcurl4", "7.74.0-1.3+deb11u3", source="curl"),
+            _stanza("apache2-bin", "2.4.56-1~deb11u1", source="apache2"),  # already fixed
+        ],
+    )
+    found = _by(match_inventory(inventory, advisory_db))
+    for name in ("curl", "libcurl4"):
+        vuln = found[("CVE-2023-23916", name)]
+        assert vuln.package.fixed_in_version == "7.74.0-1.3+deb11u7"
+        assert "DSA-5365-1" in vuln.related
+        assert vuln.package.remediation == f"apt-get install --only-upgrade {name}"
+    assert found[("CVE-2023-23916", "libcurl4")].package.source_name == "curl"
+    assert not [k for k in found if k[1] == "apache2-bin" and k[0] == "CVE-2023-25690"]
+
+
+def test_an_advisory_for_another_release_never_applies(tmp_path, advisory_db):
+    """DSA-3035-1 fixes bash in wheezy (7); a bullseye bash of any age is not matched by it."""
+    inventory = _debian_inventory(tmp_path, [_stanza("bash", "4.2+dfsg-0.1")])
+    assert not [
+        v for v in match_inventory(inventory, advisory_db).vulnerabilities if "DSA-3035-1" in v.related
+    ]
+
+
+def test_only_the_running_kernel_is_matched(tmp_path, advisory_db):
+    old = _stanza("linux-image-5.10.0-19-amd64", "5.10.149-2", source="linux-signed-amd64 (5.10.149+2)")
+    running = _stanza("linux-image-5.10.0-20-amd64", "5.10.158-2", source="linux-signed-amd64 (5.10.158+2)")
+    inventory = _debian_inventory(tmp_path, [old, running], running="5.10.0-20-amd64")
+    result = match_inventory(inventory, advisory_db)
+    kernel_hits = {v.package.name for v in result.vulnerabilities}
+    assert kernel_hits == {"linux-image-5.10.0-20-amd64"}
+    skipped = {s.name: s.reason for s in result.skipped}
+    assert "not running" in skipped["linux-image-5.10.0-19-amd64"]
+    vuln = _by(result)[("CVE-2023-0266", "linux-image-5.10.0-20-amd64")]
+    assert vuln.package.fixed_in_version == "5.10.162-1"
+    assert vuln.exploit_available and vuln.exploit_known_since  # CISA KEV lists CVE-2023-0266
+
+
+def test_dpkg_itself_agrees_with_every_version_decision(tmp_path, advisory_db):
+    inventory = _debian_inventory(
+        tmp_path,
+        [
+            _stanza("curl", "7.74.0-1.3+deb11u3"),
+            _stanza("linux-image-5.10.0-20-amd64", "5.10.158-2", "linux-signed-amd64"),
+        ],
+    )
+    for vuln in match_inventory(inventory, advisory_db).vulnerabilities:
+        installed = vuln.package.version
+        result = subprocess.run(
+            ["dpkg", "--compare-versions", installed, "lt", vuln.package.fixed_in_version], check=False
+        )
+        assert result.returncode == 0, (installed, vuln.package.fixed_in_version)
+
+
+def _inventory(os_info, packages, kernel=None):
+    return Inventory(
+        Target("directory", ["/"]), os_info, kernel, packages, [], Stats(), "2026-01-01T00:00:00+00:00"
+    )
+
+
+def _rpm(name, version, release, epoch=None, arch="x86_64"):
+    return Package(name, version, "rpm", "OS", f"pkg:rpm/almalinux/{name}@{version}-{release}", "os/rpm",
+                   epoch=epoch, release=release, arch=arch, locations=("/var/lib/rpm/rpmdb.sqlite",))  # fmt: skip
+
+
+def test_rpm_distributions_compare_epoch_version_release_on_binary_names(advisory_db):
+    alma9 = OSInfo(family="redhat", id="almalinux", version_id="9.0")
+    inventory = _inventory(alma9, [_rpm("xz-libs", "5.2.5", "7.el9"), _rpm("xz", "5.2.5", "8.el9_0")])
+    result = match_inventory(inventory, advisory_db)
+    found = _by(result)
+    vuln = found[("CVE-2022-1271", "xz-libs")]
+    assert vuln.package.fixed_in_version == "5.2.5-8.el9_0"
+    assert vuln.severity == "HIGH" and vuln.vendor_severity == "important"
+    assert vuln.package.remediation == "dnf upgrade xz-libs"
+    assert ("CVE-2022-1271", "xz") not in found  # installed at the fixed version
+    alma8 = OSInfo(family="redhat", id="almalinux", version_id="8.9")
+    assert not match_inventory(
+        _inventory(alma8, [_rpm("xz-libs", "5.2.5", "7.el9")]), advisory_db
+    ).vulnerabilities
+
+
+def test_alpine_matches_through_the_origin(tmp_path, advisory_db):
+    place(tmp_path, "/etc/os-release", "ID=alpine\nVERSION_ID=3.18.4\n")
+    place(
+        tmp_path,
+        "/lib/apk/db/installed",
+        "P:busybox-binsh\nV:1.36.1-r5\nA:x86_64\no:busybox\n\nP:busybox\nV:1.36.1-r7\nA:x86_64\no:busybox\n",
+    )
+    inventory = Collector(LiveFS(str(tmp_path)), [ApkExtractor()], scope=PathScope.all()).collect(
+        Target("directory", ["/"])
+    )
+    found = _by(match_inventory(inventory, advisory_db))
+    assert found[("CVE-2023-42366", "busybox-binsh")].package.fixed_in_version == "1.36.1-r6"
+    assert found[("CVE-2023-42363", "busybox-binsh")].package.fixed_in_version == "1.36.1-r7"
+    assert not [k for k in found if k[1] == "busybox"]
+    assert found[("CVE-2023-42366", "busybox-binsh")].package.remediation == "apk upgrade busybox-binsh"
+
+
+def _lang(type_, manager, name, version, owner=None):
+    return Package(name, version, type_, manager, f"pkg:{type_}/{name}@{version}", "test",
+                   locations=(f"/srv/app/{name}",), owner=owner)  # fmt: skip
+
+
+def test_language_packages_match_osv_ranges_and_merge_aliases(advisory_db):
+    inventory = _inventory(
+        OSInfo(family="debian", id="debian", version_id="12"),
+        [
+            _lang("maven", "JAR", "com.fasterxml.jackson.core:jackson-databind", "2.13.1"),
+            _lang("npm", "NODEPKG", "qs", "6.2.0"),
+            _lang("pypi", "PYTHONPKG", "aiohttp", "3.8.4"),
+            _lang("pypi", "PYTHONPKG", "aiohttp-ok", "3.8.4"),
+            _lang("npm", "NODEPKG", "qs-owned", "6.2.0", owner="node-qs"),
+        ],
+    )
+    result = match_inventory(inventory, advisory_db)
+    found = _by(result)
+    jackson = found[("CVE-2020-36518", "com.fasterxml.jackson.core:jackson-databind")]
+    assert jackson.package.fixed_in_version == "2.13.2.1" and "GHSA-57j2-w4cx-62h2" in jackson.related
+    assert jackson.severity == "HIGH"  # from CVSS: GHSA is not a distribution
+    qs = [v for (vid, name), v in found.items() if name == "qs"]
+    assert qs and all(v.package.fixed_in_version for v in qs)
+    assert {s.name for s in result.skipped} >= {"qs-owned"}
+    assert any(name == "aiohttp" for _, name in found)
+
+
+def test_an_unfixed_distribution_state_is_reported_without_a_fix(tmp_path, advisory_db):
+    """The tracker says prototypejs in buster is open (no fix) for a CVE: status affected, no fixed version."""
+    place(tmp_path, "/etc/os-release", 'ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n')
+    place(tmp_path, "/var/lib/dpkg/status", _stanza("chromium", "89.0.4389.114-1~deb10u1"))
+    inventory = Collector(LiveFS(str(tmp_path)), [DpkgExtractor()], scope=PathScope.all()).collect(
+        Target("directory", ["/"])
+    )
+    vuln = _by(match_inventory(inventory, advisory_db))[("CVE-2022-0456", "chromium")]
+    assert vuln.package.fixed_in_version is None
+    assert vuln.package.status is Status.END_OF_LIFE
+
+
+@pytest.mark.parametrize("version", ["", "not a version at all"])
+def test_a_version_the_scheme_cannot_read_is_not_called_vulnerable(advisory_db, version):
+    alma9 = OSInfo(family="redhat", id="almalinux", version_id="9.0")
+    result = match_inventory(_inventory(alma9, [_rpm("xz-libs", version, "")]), advisory_db)
+    assert not result.vulnerabilities

@@ -1,0 +1,112 @@
+"""`vigil scan` end to end: a real process, a database imported with `vigil db import`, real records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tests.inventory.extracting import place
+from tests.matching.conftest import IMPORTER_FIXTURES
+
+BULLSEYE = (
+    'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nVERSION_ID="11"\nVERSION_CODENAME=bullseye\nID=debian\n'
+)
+STATUS = (
+    "Package: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.74.0-1.3+deb11u3\n\n"
+    "Package: libcurl4\nStatus: install ok installed\nArchitecture: amd64\nSource: curl\nVersion: 7.74.0-1.3+deb11u3\n\n"
+    "Package: linux-image-5.10.0-20-amd64\nStatus: install ok installed\nArchitecture: amd64\n"
+    "Source: linux-signed-amd64 (5.10.158+2)\nVersion: 5.10.158-2\n"
+)
+
+
+def vigil(*args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode not in (0, 1):
+        raise AssertionError(result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def scan_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("host")
+    place(root, "/etc/os-release", BULLSEYE)
+    place(root, "/var/lib/dpkg/status", STATUS)
+    place(
+        root, "/boot/grub/grub.cfg", "menuentry 'Debian' {\n  linux /boot/vmlinuz-5.10.0-20-amd64 root=x\n}\n"
+    )
+    db = tmp_path_factory.mktemp("db") / "advisories.db"
+    for source in (
+        "debian/DSA-list",
+        "debian/tracker.json",
+        "kev/known_exploited_vulnerabilities.subset.json",
+    ):
+        result = vigil("db", "import", str(IMPORTER_FIXTURES / source), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+    return root, db
+
+
+def test_json_findings_have_inspectors_shape(scan_setup):
+    root, db = scan_setup
+    doc = json.loads(vigil("scan", str(root), "--db", str(db), "--format", "json").stdout)
+    by_id = {f["packageVulnerabilityDetails"]["vulnerabilityId"]: f for f in doc["findings"]}
+    curl = by_id["CVE-2023-23916"]
+    assert curl["type"] == "PACKAGE_VULNERABILITY" and curl["status"] == "ACTIVE"
+    assert curl["title"] == "CVE-2023-23916 - curl, libcurl4"
+    assert curl["fixAvailable"] == "YES" and curl["exploitAvailable"] == "NO"
+    details = curl["packageVulnerabilityDetails"]
+    assert details["relatedVulnerabilities"] == ["DSA-5365-1"]
+    packages = {p["name"]: p for p in details["vulnerablePackages"]}
+    assert packages["libcurl4"] == {
+        "name": "libcurl4", "version": "7.74.0", "epoch": 0, "release": "1.3+deb11u3", "arch": "amd64",
+        "packageManager": "OS", "fixedInVersion": "7.74.0-1.3+deb11u7",
+        "remediation": "apt-get install --only-upgrade libcurl4", "filePath": "/var/lib/dpkg/status",
+        "sourceName": "curl",
+    }  # fmt: skip
+    kernel = by_id["CVE-2023-0266"]
+    assert kernel["exploitAvailable"] == "YES" and kernel["exploitabilityDetails"]["lastKnownExploitAt"]
+    assert (
+        kernel["findingArn"]
+        == json.loads(vigil("scan", str(root), "--db", str(db), "--format", "json").stdout)["findings"][
+            [f["packageVulnerabilityDetails"]["vulnerabilityId"] for f in doc["findings"]].index(
+                "CVE-2023-0266"
+            )
+        ]["findingArn"]
+    )
+
+
+def test_fail_on_sets_the_exit_status(scan_setup, tmp_path):
+    _, db = scan_setup
+    place(tmp_path, "/etc/os-release", 'ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n')
+    place(tmp_path, "/var/lib/dpkg/status", "Package: libjs-prototype\nStatus: install ok installed\n"
+          "Architecture: all\nSource: prototypejs\nVersion: 1.5.1.1-1\n")  # fmt: skip
+    assert vigil("scan", str(tmp_path), "--db", str(db), "--fail-on", "CRITICAL").returncode == 0
+    result = vigil("scan", str(tmp_path), "--db", str(db), "--fail-on", "high")
+    assert result.returncode == 1
+    assert "CVE-2008-7220" in result.stdout and "HIGH" in result.stdout
+
+
+def test_sarif_output(scan_setup):
+    root, db = scan_setup
+    doc = json.loads(vigil("scan", str(root), "--db", str(db), "--format", "sarif").stdout)
+    assert doc["version"] == "2.1.0"
+    run = doc["runs"][0]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} >= {"CVE-2023-23916", "CVE-2023-0266"}
+    assert any(r["ruleId"] == "CVE-2023-23916" and r["properties"]["purl"].startswith("pkg:deb/debian/libcurl4@")
+               for r in run["results"])  # fmt: skip
+
+
+def test_scan_without_a_database_says_how_to_get_one(tmp_path):
+    place(tmp_path, "/etc/os-release", BULLSEYE)
+    result = vigil("scan", str(tmp_path), "--db", str(tmp_path / "none.db"), check=False)
+    assert result.returncode == 1 and "vigil db import" in result.stderr
+
+
+def test_db_status_lists_sources(scan_setup):
+    _, db = scan_setup
+    doc = json.loads(vigil("db", "status", "--db", str(db), "--format", "json").stdout)
+    assert doc["version"] >= 1 and doc["counts"]["advisories"] > 3000 and doc["counts"]["kev"] == 6
+    assert any(s["name"].startswith("debian-lists:") for s in doc["sources"])
