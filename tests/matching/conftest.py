@@ -19,6 +19,7 @@ SOURCES = (
     "osv/go",
     "osv/crates.io",
     "osv/ubuntu/usn",
+    "osv/osv.dev-testdata/ubuntu",
     "alpine/secdb-json/vuln-list/3.18/main/busybox.json",
     "amazon/updateinfo/updateinfo_AL2023.xml.gz",
     "nvd",

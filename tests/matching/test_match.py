@@ -182,3 +182,45 @@ def test_a_version_the_scheme_cannot_read_is_not_called_vulnerable(advisory_db, 
     alma9 = OSInfo(family="redhat", id="almalinux", version_id="9.0")
     result = match_inventory(_inventory(alma9, [_rpm("xz-libs", version, "")]), advisory_db)
     assert not result.vulnerabilities
+
+
+def _deb_inventory(tmp_path, os_release, stanzas, running=None):
+    place(tmp_path, "/etc/os-release", os_release)
+    place(tmp_path, "/var/lib/dpkg/status", "\n".join(stanzas))
+    return Collector(
+        LiveFS(str(tmp_path)), [DpkgExtractor()], scope=PathScope.all(), running_kernel=running
+    ).collect(Target("directory", [str(tmp_path)]))
+
+
+FOCAL = 'NAME="Ubuntu"\nVERSION_ID="20.04"\nID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=focal\n'
+TRUSTY = 'NAME="Ubuntu"\nVERSION_ID="14.04"\nID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=trusty\n'
+
+
+def test_a_usn_reports_per_release_only_the_cves_it_fixes_there(tmp_path, advisory_db):
+    """USN-6429-1 fixes CVE-2023-38545 in 22.04 only; 20.04's curl gets CVE-2023-38546 alone."""
+    inventory = _deb_inventory(tmp_path, FOCAL, [_stanza("libcurl4", "7.68.0-1ubuntu2.19", source="curl")])
+    ids = {v.id for v in match_inventory(inventory, advisory_db).vulnerabilities if "USN-6429-1" in v.related}
+    assert ids == {"CVE-2023-38546"}
+    vuln = _by(match_inventory(inventory, advisory_db))[("CVE-2023-38546", "libcurl4")]
+    assert vuln.package.fixed_in_version == "7.68.0-1ubuntu2.20" and vuln.severity == "LOW"
+
+
+def test_ubuntu_pro_only_data_is_matched_and_says_so(tmp_path, advisory_db):
+    image = _stanza("linux-image-3.13.0-170-generic", "3.13.0-170.220", source="linux-signed")
+    inventory = _deb_inventory(tmp_path, TRUSTY, [image], running="3.13.0-170-generic")
+    vuln = _by(match_inventory(inventory, advisory_db))[("CVE-2025-38094", "linux-image-3.13.0-170-generic")]
+    assert vuln.package.status is Status.AFFECTED and vuln.package.fixed_in_version is None
+
+
+def test_alternative_fixes_in_one_advisory_are_alternatives_not_requirements(advisory_db):
+    alma8 = OSInfo(family="redhat", id="almalinux", version_id="8.8")
+    on_first_stream = _rpm("mod_md", "2.0.8", "8.module_el8.6.0+2872+fe0ff7aa", epoch=1)
+    older = _rpm("mod_md", "2.0.8", "7.module_el8.6.0+2872+fe0ff7aa", epoch=1)
+    assert not [v for v in match_inventory(_inventory(alma8, [on_first_stream]), advisory_db).vulnerabilities
+                if "ALSA-2023:5050" in v.related]  # fmt: skip
+    found = [
+        v
+        for v in match_inventory(_inventory(alma8, [older]), advisory_db).vulnerabilities
+        if "ALSA-2023:5050" in v.related
+    ]
+    assert found and found[0].package.fixed_in_version == "1:2.0.8-8.module_el8.6.0+2872+fe0ff7aa"

@@ -55,9 +55,29 @@ OS_NAMESPACES: dict[str, tuple[str, str, int]] = {
     "fedora": ("fedora", "Red Hat", 1),
     "amzn": ("amzn", "Amazon Linux", 1),
     "sles": ("sles", "SUSE", 2),
+    "sled": ("sled", "SUSE", 2),
+    "sle-micro": ("sle-micro", "SUSE", 2),
     "opensuse-leap": ("opensuse-leap", "openSUSE", 2),
+    "opensuse-tumbleweed": ("opensuse-tumbleweed", "openSUSE", 0),
 }
-_SUSE_PRODUCT = re.compile(r"(\d+)(?:[ -]SP(\d+))?")
+_SUSE_PRODUCT = re.compile(r"(\d+)(?:[ -]SP(\d+)|\.(\d+))?")
+_UBUNTU_RELEASE = re.compile(r"^\d\d\.\d\d$")
+# SUSE product names in OSV ecosystems → the os-release ID of the system they apply to
+_SUSE_PRODUCTS = (("Linux Enterprise Micro", "sle-micro"), ("Linux Enterprise Desktop", "sled"))
+
+
+def os_namespace(os_id: str, version_id: str | None) -> tuple[str, str] | None:
+    """(namespace, scheme ecosystem) of an OS's packages: (`debian:12`, `Debian`); None if unknown."""
+    if os_id not in OS_NAMESPACES:
+        return None
+    prefix, ecosystem, parts = OS_NAMESPACES[os_id]
+    if parts == 0:
+        return prefix, ecosystem  # rolling releases: one namespace
+    if not version_id:
+        return None
+    if os_id == "amzn" and "." in version_id:
+        return "amzn:1", ecosystem  # Amazon Linux 1 reports VERSION_ID 2018.03; its advisories say ALAS-1
+    return f"{prefix}:{release_key(version_id, parts)}", ecosystem
 
 
 def release_key(version_id: str, parts: int) -> str:
@@ -69,7 +89,9 @@ def parse_osv_ecosystem(ecosystem: str) -> tuple[str, str, str | None]:
     """An OSV `ecosystem` string → (scheme ecosystem, namespace, channel).
 
     `Debian:12` → (Debian, debian:12, None); `Ubuntu:Pro:18.04:LTS` → (Ubuntu, ubuntu:18.04, pro);
-    `Alpine:v3.19` → (Alpine, alpine:3.19, None); `PyPI` → (PyPI, pypi, None).
+    `Ubuntu:Pro:FIPS-updates:18.04:LTS` → (…, ubuntu:18.04, fips-updates); `Alpine:v3.19` →
+    (Alpine, alpine:3.19, None); `SUSE:Linux Enterprise Server 15 SP5` → (SUSE, sles:15.5, None);
+    `openSUSE:Leap 15.5` → (openSUSE, opensuse-leap:15.5, None); `PyPI` → (PyPI, pypi, None).
     """
     base, _, rest = ecosystem.partition(":")
     if base in LANGUAGE_ECOSYSTEMS:
@@ -80,19 +102,21 @@ def parse_osv_ecosystem(ecosystem: str) -> tuple[str, str, str | None]:
     parts = [p for p in rest.split(":") if p]
     channel = None
     if base == "Ubuntu":
-        if parts and parts[0] == "Pro":
-            channel, parts = "pro", parts[1:]
-        parts = [p for p in parts if p not in ("LTS",)]
-        if parts and parts[0] == "FIPS":
-            channel, parts = "fips", parts[1:]
-        release = parts[0] if parts else ""
+        release = next((p for p in parts if _UBUNTU_RELEASE.match(p)), "")
+        # everything else but LTS names a channel: Pro (ESM), FIPS-updates, Realtime kernels, vendor images
+        extras = [p.lower() for p in parts if p != release and p != "LTS"]
+        specific = [p for p in extras if p != "pro"]
+        channel = "-".join(specific) if specific else ("pro" if extras else None)
     elif base == "Red Hat":
         # Red Hat:enterprise_linux:9::appstream → 9
         digits = next((re.match(r"\d+", p) for p in parts if re.match(r"\d+", p)), None)
         release = digits.group(0) if digits else ""
     elif base in ("SUSE", "openSUSE"):
+        if "Tumbleweed" in rest:
+            return base, "opensuse-tumbleweed", None
+        prefix = next((os_id for name, os_id in _SUSE_PRODUCTS if name in rest), prefix)
         match = _SUSE_PRODUCT.search(rest)
-        release = f"{match.group(1)}.{match.group(2) or 0}" if match else ""
+        release = f"{match.group(1)}.{match.group(2) or match.group(3) or 0}" if match else ""
     else:
         release = release_key(parts[0], 2 if base == "Alpine" else 1) if parts else ""
     namespace = f"{prefix}:{release}" if release else prefix

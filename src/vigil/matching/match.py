@@ -10,20 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from vigil.advisories.model import Advisory, AffectedPackage, Cvss, Epss, KnownExploited, Status
 from vigil.advisories.store import Candidate
-from vigil.inventory.model import Inventory
+from vigil.inventory.model import Inventory, Package
 from vigil.matching.model import CvssScore, MatchResult, SkippedPackage, Vulnerability, VulnerablePackage
 from vigil.matching.remediation import remediation
 from vigil.matching.severity import from_score, from_vendor, score_vector
 from vigil.matching.targets import LookupTarget, lookup_targets
-from vigil.versions import InvalidVersion, compare
+from vigil.versions import InvalidVersion, compare, key
 from vigil.versions.ranges import is_affected
 
-# a fix only Ubuntu Pro subscribers can install is not counted on a machine we cannot see subscribed
-_SKIPPED_CHANNELS = frozenset({"pro", "fips"})
+# Ubuntu's ESM (Pro) data is the only data for old LTS releases: matched, and the fix says it needs Pro.
+# FIPS, realtime-kernel and vendor-image channels describe other builds than the standard archive's.
+_MATCHED_CHANNELS = frozenset({None, "pro"})
 _NO_FIX_PRECEDENCE = (Status.WILL_NOT_FIX, Status.END_OF_LIFE, Status.AFFECTED)
 
 
@@ -46,29 +47,33 @@ class _Hit:
     fixes: list[str] = field(default_factory=list)
     states: set[Status] = field(default_factory=set)
     vetoed: bool = False
+    pro_only: bool = False
 
 
 def match_inventory(inventory: Inventory, db: AdvisoryReader) -> MatchResult:
     targets, skipped = lookup_targets(inventory)
     hits: dict[tuple[str, int], _Hit] = {}
     for index, target in enumerate(targets):
+        by_advisory: dict[tuple[str, str], list[AffectedPackage]] = {}
         for candidate in db.lookup(target.namespace, target.name):
-            verdict = _evaluate(target, candidate.affected)
+            by_advisory.setdefault((candidate.source, candidate.advisory_id), []).append(candidate.affected)
+        for (source, advisory_id), entries in by_advisory.items():
+            verdict = _evaluate_advisory(target, entries)
             if verdict is None:
                 continue
-            advisory = db.advisory(candidate.source, candidate.advisory_id)
-            for vuln_id in _ids(advisory):
+            kind, affected, fix = verdict
+            advisory = db.advisory(source, advisory_id)
+            for vuln_id in _ids(advisory, affected):
                 hit = hits.setdefault((vuln_id, index), _Hit(target))
-                if verdict == "not_affected":
+                if kind == "not_affected":
                     hit.vetoed = True  # the distribution says this release is not affected: it knows
                     continue
-                hit.advisories.append((advisory, candidate.affected))
-                if verdict == "fixed":
-                    hit.fixes.append(
-                        candidate.affected.fixed_version or _fixed_from_ranges(candidate.affected)
-                    )
+                hit.advisories.append((advisory, affected))
+                hit.pro_only |= affected.channel == "pro"
+                if kind == "fixed":
+                    hit.fixes.append(fix)
                 else:
-                    hit.states.add(candidate.affected.status)
+                    hit.states.add(affected.status)
     result = MatchResult(skipped=skipped, packages_matched=len(targets))
     for (vuln_id, _), hit in sorted(hits.items(), key=lambda item: (item[0][0], item[0][1])):
         if hit.vetoed or not hit.advisories:
@@ -77,12 +82,51 @@ def match_inventory(inventory: Inventory, db: AdvisoryReader) -> MatchResult:
     return result
 
 
+def _evaluate_advisory(
+    target: LookupTarget, entries: list[AffectedPackage]
+) -> tuple[str, AffectedPackage, str] | None:
+    """One advisory's entries for one package → (`fixed`/`unfixed`/`not_affected`, entry, fix) or None.
+
+    Several fixed entries for the same package in one advisory are alternatives (module streams,
+    z-stream builds): the package is vulnerable only when it is below every one of them, and its fix
+    is the nearest one.
+    """
+    verdicts = [(_evaluate(target, entry), entry) for entry in entries]
+    applicable = [(v, e) for v, e in verdicts if v is not None]
+    if not applicable:
+        return None
+    for verdict, entry in applicable:
+        if verdict == "not_affected":
+            return "not_affected", entry, ""
+    fixed_entries = [e for e in entries if e.fixed_version is not None and _applies(target, e)]
+    vulnerable_fixed = [e for v, e in applicable if v == "fixed"]
+    if fixed_entries and len(vulnerable_fixed) < len(fixed_entries):
+        return None  # at or above one alternative's fix
+    if vulnerable_fixed:
+        best = min(vulnerable_fixed, key=_fix_key)
+        return "fixed", best, best.fixed_version or _fixed_from_ranges(best)
+    verdict, entry = applicable[0]
+    return verdict, entry, _fixed_from_ranges(entry) if verdict == "fixed" else ""
+
+
+def _fix_key(entry: AffectedPackage) -> Any:
+    fixed = entry.fixed_version or _fixed_from_ranges(entry)
+    try:
+        return key(entry.ecosystem, fixed)
+    except InvalidVersion:
+        return key(entry.ecosystem, "0")
+
+
+def _applies(target: LookupTarget, affected: AffectedPackage) -> bool:
+    package = target.package
+    if affected.channel not in _MATCHED_CHANNELS:
+        return False
+    return not (affected.arch and package.arch and affected.arch not in (package.arch, "noarch", "src"))
+
+
 def _evaluate(target: LookupTarget, affected: AffectedPackage) -> str | None:
     """`fixed` (vulnerable, a fix exists), `unfixed`, `not_affected`, or None when it does not apply."""
-    package = target.package
-    if affected.channel in _SKIPPED_CHANNELS:
-        return None
-    if affected.arch and package.arch and affected.arch not in (package.arch, "noarch", "src"):
+    if not _applies(target, affected):
         return None
     if affected.status is Status.NOT_AFFECTED:
         return "not_affected"
@@ -104,9 +148,17 @@ def _fixed_from_ranges(affected: AffectedPackage) -> str:
     return fixes[-1] if fixes else ""
 
 
-def _ids(advisory: Advisory) -> list[str]:
-    """The vulnerability ids an advisory reports: its CVEs, else one canonical id of its aliases."""
+def _ids(advisory: Advisory, affected: AffectedPackage) -> list[str]:
+    """The vulnerability ids an advisory reports for one entry: its CVEs, else one canonical id.
+
+    A USN lists, per release, the CVEs it fixes there; only those count for that release's entry.
+    """
     cves = list(dict.fromkeys(advisory.cves))
+    per_entry = advisory.extra.get("affected")
+    if per_entry and cves and affected in advisory.affected:
+        entry_cves = per_entry[advisory.affected.index(affected)].get("cves")
+        if entry_cves:
+            cves = [c for c in cves if c in entry_cves] or cves
     if cves:
         return cves
     ghsa = sorted(i for i in (advisory.id, *advisory.aliases) if i.startswith("GHSA-"))
@@ -158,7 +210,7 @@ def _vulnerability(vuln_id: str, hit: _Hit, inventory: Inventory, db: AdvisoryRe
             source_name=hit.target.name if hit.target.name != package.name else None,
             fixed_in_version=fixed,
             status=status,
-            remediation=remediation(package, fixed, inventory.os),
+            remediation=_remediation(package, fixed, inventory, hit.pro_only),
         ),
         related=tuple(related),
         severity=severity,
@@ -174,6 +226,13 @@ def _vulnerability(vuln_id: str, hit: _Hit, inventory: Inventory, db: AdvisoryRe
         published=first.published,
         modified=max((a.modified for a, _ in hit.advisories if a.modified), default=None),
     )
+
+
+def _remediation(package: Package, fixed: str | None, inventory: Inventory, pro_only: bool) -> str | None:
+    command = remediation(package, fixed, inventory.os)
+    if command and pro_only:
+        return f"{command} (the fix is in Ubuntu Pro's ESM archive: attach the machine to Ubuntu Pro)"
+    return command
 
 
 def _vendor_severity(advisories: Iterable[tuple[Advisory, AffectedPackage]]) -> str | None:

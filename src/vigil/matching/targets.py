@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vigil.advisories.namespaces import LANGUAGE_ECOSYSTEMS, OS_NAMESPACES, PURL_TYPE_ECOSYSTEMS, release_key
+from vigil.advisories.namespaces import LANGUAGE_ECOSYSTEMS, PURL_TYPE_ECOSYSTEMS, os_namespace
 from vigil.inventory.model import Inventory, KernelInfo, OSInfo, Package
 from vigil.matching.model import SkippedPackage
 
@@ -51,10 +51,7 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
 
 def _os_namespace(os: OSInfo | None) -> tuple[str, str] | None:
     """(namespace, scheme ecosystem) of the OS packages, e.g. (`debian:12`, `Debian`)."""
-    if os is None or os.id not in OS_NAMESPACES or not os.version_id:
-        return None
-    prefix, ecosystem, parts = OS_NAMESPACES[os.id]
-    return f"{prefix}:{release_key(os.version_id, parts)}", ecosystem
+    return None if os is None else os_namespace(os.id, os.version_id)
 
 
 def _skip_reason(
@@ -103,7 +100,7 @@ def _target(package: Package, os_namespace: tuple[str, str] | None) -> LookupTar
         namespace, ecosystem = os_namespace
         if package.type == "deb":
             name, version = package.source_name or package.name, package.source_version or package.version
-            if name.startswith("linux-signed-"):
+            if name == "linux-signed" or name.startswith("linux-signed-"):
                 # signed kernel images come from `linux-signed-amd64` (6.1.76+1); advisories name `linux`
                 name, version = "linux", package.version
             return LookupTarget(package, namespace, name, version, ecosystem)
