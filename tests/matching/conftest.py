@@ -25,6 +25,7 @@ SOURCES = (
     "nvd",
     "kev/known_exploited_vulnerabilities.subset.json",
     "epss/example-1.csv",
+    "csaf",
 )
 
 

@@ -224,3 +224,22 @@ def test_alternative_fixes_in_one_advisory_are_alternatives_not_requirements(adv
         if "ALSA-2023:5050" in v.related
     ]
     assert found and found[0].package.fixed_in_version == "1:2.0.8-8.module_el8.6.0+2872+fe0ff7aa"
+
+
+def test_an_rpm_is_matched_through_its_source_rpm_when_the_fix_names_only_that(advisory_db):
+    rhel9 = OSInfo(family="redhat", id="rhel", version_id="9.4")
+    python3 = Package("python3", "3.9.18", "rpm", "OS", "pkg:rpm/redhat/python3@3.9.18-1.el9_4?arch=x86_64", "os/rpm",
+                      release="1.el9_4", arch="x86_64", source_name="python3.9", source_version="3.9.18-1.el9_4")  # fmt: skip
+    found = _by(match_inventory(_inventory(rhel9, [python3]), advisory_db))
+    vuln = found[("CVE-2024-8088", "python3")]
+    assert vuln.package.fixed_in_version == "3.9.18-3.el9_4.5" and "RHSA-2024:6163" in vuln.related
+
+
+def test_red_hat_vex_not_affected_vetoes_other_sources(advisory_db):
+    rhel9 = OSInfo(family="redhat", id="rhel", version_id="9.2")
+    samba = _rpm("samba", "4.17.5", "102.el9")
+    assert not [
+        v
+        for v in match_inventory(_inventory(rhel9, [samba]), advisory_db).vulnerabilities
+        if v.id == "CVE-2023-4154"
+    ]

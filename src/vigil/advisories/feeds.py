@@ -12,6 +12,7 @@ from vigil.advisories.importer import AdvisoryImporter, EnrichmentImporter, Reco
 from vigil.advisories.importers import alpine, debian, epss, kev, osv
 from vigil.advisories.importers.alpine import AlpineSecdbImporter
 from vigil.advisories.importers.amazon import AmazonUpdateinfoImporter
+from vigil.advisories.importers.csaf import CsafImporter
 from vigil.advisories.importers.debian import DebianListImporter, DebianTrackerImporter
 from vigil.advisories.importers.epss import EpssImporter
 from vigil.advisories.importers.kev import KevImporter
@@ -28,6 +29,7 @@ IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
         DebianTrackerImporter(),
         AlpineSecdbImporter(),
         AmazonUpdateinfoImporter(),
+        CsafImporter(),
         NvdImporter(),
         EpssImporter(),
         KevImporter(),

@@ -53,7 +53,8 @@ class _Hit:
 def match_inventory(inventory: Inventory, db: AdvisoryReader) -> MatchResult:
     targets, skipped = lookup_targets(inventory)
     hits: dict[tuple[str, int], _Hit] = {}
-    for index, target in enumerate(targets):
+    for target in targets:
+        index = target.index
         by_advisory: dict[tuple[str, str], list[AffectedPackage]] = {}
         for candidate in db.lookup(target.namespace, target.name):
             by_advisory.setdefault((candidate.source, candidate.advisory_id), []).append(candidate.affected)
@@ -74,7 +75,7 @@ def match_inventory(inventory: Inventory, db: AdvisoryReader) -> MatchResult:
                     hit.fixes.append(fix)
                 else:
                     hit.states.add(affected.status)
-    result = MatchResult(skipped=skipped, packages_matched=len(targets))
+    result = MatchResult(skipped=skipped, packages_matched=len({t.index for t in targets}))
     for (vuln_id, _), hit in sorted(hits.items(), key=lambda item: (item[0][0], item[0][1])):
         if hit.vetoed or not hit.advisories:
             continue
@@ -119,7 +120,7 @@ def _fix_key(entry: AffectedPackage) -> Any:
 
 def _applies(target: LookupTarget, affected: AffectedPackage) -> bool:
     package = target.package
-    if affected.channel not in _MATCHED_CHANNELS:
+    if affected.channel not in _MATCHED_CHANNELS or (target.via_source and affected.arch != "src"):
         return False
     return not (affected.arch and package.arch and affected.arch not in (package.arch, "noarch", "src"))
 

@@ -8,6 +8,7 @@ OS package installed is matched through that OS package only.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -30,13 +31,15 @@ class LookupTarget:
     name: str  # as the advisories name it
     version: str  # in the version scheme of `ecosystem`
     ecosystem: str  # the OSV ecosystem whose version scheme compares `version`
+    index: int = 0  # the package's position in the inventory (one package may have two lookups)
+    via_source: bool = False  # an rpm looked up by its source rpm's name: only `src` entries apply
 
 
 def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[SkippedPackage]]:
     targets: list[LookupTarget] = []
     skipped: list[SkippedPackage] = []
     os_namespace = _os_namespace(inventory.os)
-    for package in inventory.packages:
+    for index, package in enumerate(inventory.packages):
         reason = _skip_reason(package, inventory.kernel, os_namespace)
         if reason:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, reason))
@@ -44,8 +47,13 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
         target = _target(package, os_namespace)
         if target is None:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, "no advisory source"))
-        else:
-            targets.append(target)
+            continue
+        targets.append(dataclasses.replace(target, index=index))
+        if package.type == "rpm" and package.source_name and package.source_name != package.name:
+            # Red Hat's data sometimes names only the source rpm of a fix: reach it through SOURCERPM
+            targets.append(
+                dataclasses.replace(target, index=index, name=package.source_name, via_source=True)
+            )
     return targets, skipped
 
 
