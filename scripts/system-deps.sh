@@ -7,6 +7,8 @@ declare -A need=(
   [lvm]=lvm2 [cryptsetup]=cryptsetup-bin [rpmbuild]=rpm [debootstrap]=debootstrap
 )
 missing=()
+# python3-rpm: rpm's own labelCompare is the oracle the version tests check vigil's rpm ordering against
+/usr/bin/python3 -c "import rpm" 2>/dev/null || missing+=(python3-rpm)
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 \
     || missing+=("${need[$tool]}")

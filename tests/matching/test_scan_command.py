@@ -110,3 +110,18 @@ def test_db_status_lists_sources(scan_setup):
     doc = json.loads(vigil("db", "status", "--db", str(db), "--format", "json").stdout)
     assert doc["version"] >= 1 and doc["counts"]["advisories"] > 3000 and doc["counts"]["kev"] == 6
     assert any(s["name"].startswith("debian-lists:") for s in doc["sources"])
+
+
+def test_air_gapped_bundle_round_trip_through_the_cli(scan_setup, tmp_path):
+    _, db = scan_setup
+    assert vigil("db", "keygen", str(tmp_path / "key.pem"), str(tmp_path / "key.pub")).returncode == 0
+    bundle = tmp_path / "advisories.bundle"
+    exported = vigil("db", "export", str(bundle), "--key", str(tmp_path / "key.pem"), "--db", str(db))
+    assert exported.returncode == 0, exported.stderr
+    site = tmp_path / "site.db"
+    refused = vigil("db", "import", str(bundle), "--db", str(site), check=False)
+    assert refused.returncode == 1 and "no trusted public key" in refused.stderr and not site.exists()
+    imported = vigil("db", "import", str(bundle), "--db", str(site), "--trust", str(tmp_path / "key.pub"))
+    assert imported.returncode == 0, imported.stderr
+    status = json.loads(vigil("db", "status", "--db", str(site), "--format", "json").stdout)
+    assert status["counts"]["advisories"] > 3000
