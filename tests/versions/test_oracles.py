@@ -18,7 +18,8 @@ def _dpkg_versions() -> list[str]:
     text = Path("/var/lib/dpkg/status").read_text(errors="replace")
     versions = sorted(set(re.findall(r"^Version: (\S+)$", text, re.MULTILINE)))
     random.Random(7).shuffle(versions)
-    return versions[:60] + [
+    return [
+        *versions[:60],
         "1.0~rc1",
         "1.0",
         "1.0+b1",
@@ -49,7 +50,7 @@ def _rpm_versions() -> list[str]:
         for affected in json.loads(path.read_text())["affected"]:
             for r in affected.get("ranges", ()):
                 fixed.update(e["fixed"] for e in r["events"] if "fixed" in e)
-    return sorted(fixed) + ["1.0~rc1-1", "1.0-1", "1.0^post1-1", "2:1.0-1", "1.0-1.el9_0", "1.0-1.el9"]
+    return [*sorted(fixed), "1.0~rc1-1", "1.0-1", "1.0^post1-1", "2:1.0-1", "1.0-1.el9_0", "1.0-1.el9"]
 
 
 def _evr(version: str) -> tuple[str, str, str]:
