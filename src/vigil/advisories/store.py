@@ -16,15 +16,18 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from vigil.advisories.model import Advisory, AffectedPackage, Cvss, Epss, KnownExploited
 from vigil.advisories.namespaces import package_key
 
 SCHEMA_VERSION = 1
+LOOKUP_CACHE_SIZE = 100_000
+ADVISORY_CACHE_SIZE = 50_000
 DB_ENV = "VIGIL_DB"
 
 _SCHEMA = """
@@ -160,7 +163,9 @@ class AdvisoryDB:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         self._db.execute("PRAGMA cache_size=-65536")
-        self._advisory_cache: dict[tuple[str, str], Advisory] = {}
+        # decoded rows, so that re-matching (a new inventory, the same packages) costs no JSON parsing
+        self._advisory_cache: _Lru[tuple[str, str], Advisory] = _Lru(ADVISORY_CACHE_SIZE)
+        self._lookup_cache: _Lru[tuple[str, str], list[Candidate]] = _Lru(LOOKUP_CACHE_SIZE)
 
     def close(self) -> None:
         self._db.close()
@@ -207,6 +212,7 @@ class AdvisoryDB:
         """
         result = UpdateResult(0, source.name)
         self._advisory_cache.clear()
+        self._lookup_cache.clear()
         with self._transaction():
             seen: set[str] = set()
             known = self._digests(source.name) if complete else None
@@ -328,12 +334,16 @@ class AdvisoryDB:
 
     # -- reading ----------------------------------------------------------------------------------
     def lookup(self, namespace: str, package: str) -> list[Candidate]:
-        """Every affected-package entry for one package in one namespace (an index lookup)."""
-        rows = self._db.execute(
-            "SELECT source, advisory_id, body FROM affected WHERE namespace = ? AND package = ?",
-            (namespace, package_key(namespace, package)),
-        )
-        return [Candidate(s, i, AffectedPackage.from_json(json.loads(b))) for s, i, b in rows]
+        """Every affected-package entry for one package in one namespace (an index lookup, cached)."""
+        key = (namespace, package_key(namespace, package))
+        cached = self._lookup_cache.get(key)
+        if cached is None:
+            rows = self._db.execute(
+                "SELECT source, advisory_id, body FROM affected WHERE namespace = ? AND package = ?", key
+            )
+            cached = [Candidate(s, i, AffectedPackage.from_json(json.loads(b))) for s, i, b in rows]
+            self._lookup_cache.put(key, cached)
+        return cached
 
     def advisory(self, source: str, advisory_id: str) -> Advisory:
         key = (source, advisory_id)
@@ -344,7 +354,8 @@ class AdvisoryDB:
             ).fetchone()
             if row is None:
                 raise KeyError(f"{source}/{advisory_id}: no such advisory")
-            cached = self._advisory_cache[key] = Advisory.from_json(json.loads(row[0]))
+            cached = Advisory.from_json(json.loads(row[0]))
+            self._advisory_cache.put(key, cached)
         return cached
 
     def advisories_with_alias(self, alias: str) -> list[Advisory]:
@@ -391,6 +402,32 @@ class AdvisoryDB:
     def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole database (for bundles)."""
         self._db.execute("VACUUM INTO ?", (str(target),))
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A bounded least-recently-used map (a long-running server matches many inventories)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def _keys(affected: Iterable[AffectedPackage]) -> set[ChangeKey]:
