@@ -166,6 +166,9 @@ class AdvisoryDB:
         # decoded rows, so that re-matching (a new inventory, the same packages) costs no JSON parsing
         self._advisory_cache: _Lru[tuple[str, str], Advisory] = _Lru(ADVISORY_CACHE_SIZE)
         self._lookup_cache: _Lru[tuple[str, str], list[Candidate]] = _Lru(LOOKUP_CACHE_SIZE)
+        self._enrichment_cache: _Lru[str, tuple[list[Cvss], Epss | None, KnownExploited | None]] = _Lru(
+            ADVISORY_CACHE_SIZE
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -251,6 +254,7 @@ class AdvisoryDB:
     ) -> int:
         """Store scores and exploit data (replacing the same CVE's previous values); returns the count."""
         count = 0
+        self._enrichment_cache.clear()
         with self._transaction():
             for record in records:
                 count += 1
@@ -362,21 +366,34 @@ class AdvisoryDB:
         rows = self._db.execute("SELECT source, advisory_id FROM aliases WHERE alias = ?", (alias,))
         return [self.advisory(s, i) for s, i in rows.fetchall()]
 
+    def _enrichment(self, cve: str) -> tuple[list[Cvss], Epss | None, KnownExploited | None]:
+        """A CVE's scores and exploit data, read once and kept (three indexed reads)."""
+        cached = self._enrichment_cache.get(cve)
+        if cached is None:
+            db = self._db
+            scores = db.execute("SELECT cve, version, vector, score, source FROM cvss WHERE cve = ?", (cve,))
+            epss = db.execute(
+                "SELECT cve, score, percentile, date FROM epss WHERE cve = ?", (cve,)
+            ).fetchone()
+            kev = db.execute(
+                "SELECT cve, date_added, due_date, ransomware, name FROM kev WHERE cve = ?", (cve,)
+            ).fetchone()
+            cached = (
+                [Cvss(*r) for r in scores],
+                Epss(*epss) if epss else None,
+                KnownExploited(*kev) if kev else None,
+            )
+            self._enrichment_cache.put(cve, cached)
+        return cached
+
     def cvss(self, cve: str) -> list[Cvss]:
-        rows = self._db.execute("SELECT cve, version, vector, score, source FROM cvss WHERE cve = ?", (cve,))
-        return [Cvss(*row) for row in rows]
+        return self._enrichment(cve)[0]
 
     def epss(self, cve: str) -> Epss | None:
-        row = self._db.execute(
-            "SELECT cve, score, percentile, date FROM epss WHERE cve = ?", (cve,)
-        ).fetchone()
-        return None if row is None else Epss(*row)
+        return self._enrichment(cve)[1]
 
     def kev(self, cve: str) -> KnownExploited | None:
-        row = self._db.execute(
-            "SELECT cve, date_added, due_date, ransomware, name FROM kev WHERE cve = ?", (cve,)
-        ).fetchone()
-        return None if row is None else KnownExploited(*row)
+        return self._enrichment(cve)[2]
 
     def sources(self) -> list[SourceStatus]:
         rows = self._db.execute(

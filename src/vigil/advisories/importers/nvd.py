@@ -29,7 +29,7 @@ class NvdImporter:
         if path.is_dir():
             return any(self.recognises(p) for p in sorted(path.glob("*.json*"))[:3])
         start = head(path)
-        return b'"vulnerabilities"' in start and (b'"format"' in start or b'"resultsPerPage"' in start)
+        return b'"vulnerabilities"' in start and b'"NVD_CVE"' in start
 
     def read(self, path: Path, errors: list[RecordError]) -> Iterator[Cvss]:
         files = sorted(p for p in path.rglob("*.json*") if p.is_file()) if path.is_dir() else [path]
