@@ -1,7 +1,10 @@
-"""`make run`: build the demo instance's disk image once (cached under var/), then inventory it and this host.
+"""`make run`: build the demo instance's disk image and advisory database once (cached under var/), then
+inventory the image and this host and scan the image for known vulnerabilities.
 
-The demo instance is `demo/rootfs` on a GPT disk: the root filesystem on partition 1 and `/var` on
-partition 2, found through the root's /etc/fstab, as on a real VM with a separate /var.
+The demo instance is `demo/rootfs`, a Debian 11 web server some months behind on its updates, on a GPT
+disk: the root filesystem on partition 1 and `/var` on partition 2, found through the root's /etc/fstab,
+as on a real VM with a separate /var. The advisory database is imported from the real advisory records
+the test suite uses (Debian's DSA list and security tracker, CISA KEV, EPSS, NVD).
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ROOTFS = REPO / "demo" / "rootfs"
+ADVISORY_FIXTURES = REPO / "tests" / "advisories" / "importers" / "fixtures"
+DEMO_ADVISORIES = (
+    "debian/DSA-list",
+    "debian/DLA-list.head",
+    "debian/tracker.json",
+    "kev/known_exploited_vulnerabilities.subset.json",
+    "epss/example-1.csv",
+    "nvd",
+)
 CACHE = REPO / "var" / "demo"
 ROOT_UUID = "5f1f0c2e-7c1a-4d3b-9a51-0c0ffee00001"  # what demo/rootfs/etc/fstab names
 VAR_LABEL = "demo-var"
@@ -77,6 +89,25 @@ def build_demo_image(cache: Path = CACHE) -> Path:
     return disk
 
 
+def build_demo_advisories(cache: Path = CACHE) -> Path:
+    """The demo advisory database, imported once from real records kept in the repository."""
+    from vigil.advisories.feeds import import_path
+    from vigil.advisories.store import AdvisoryDB
+
+    path = cache / "advisories.db"
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / "advisories.db.partial"
+    for old in cache.glob("advisories.db.partial*"):
+        old.unlink()
+    with AdvisoryDB(partial) as db:
+        for source in DEMO_ADVISORIES:
+            import_path(db, ADVISORY_FIXTURES / source)
+    partial.rename(path)
+    return path
+
+
 def _vigil(*args: str) -> None:
     from vigil.cli import app
 
@@ -91,6 +122,12 @@ def main() -> None:
     _vigil("inventory", str(disk))
     print("\n== this host (OS packages) ==", flush=True)
     _vigil("inventory", "/", "--os-only")
+    database = build_demo_advisories()
+    print(
+        f"\n== known vulnerabilities of the demo instance (advisories: {database.relative_to(REPO)}) ==",
+        flush=True,
+    )
+    _vigil("scan", str(disk), "--db", str(database))
 
 
 if __name__ == "__main__":

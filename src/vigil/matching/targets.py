@@ -72,7 +72,8 @@ def _skip_reason(
             return "the OS release is unknown or not supported: no advisories apply"
         active = kernel.running or kernel.default if kernel else None
         if active and is_kernel_package(package) and not _is_active_kernel(package, active):
-            return f"installed kernel that is not running (running: {active})"
+            how = "running" if kernel and kernel.running else "booted by default"
+            return f"installed kernel that is not the one {how} ({active})"
     return None
 
 

@@ -120,9 +120,13 @@ def scan_table(inventory: Inventory, result: MatchResult) -> str:
             escape(v.exploit_known_since or ""),
         )
     console.print(table)
-    counts: dict[str, int] = {}
+    worst: dict[str, str] = {}  # per vulnerability id, its highest severity over the packages
     for v in result.vulnerabilities:
-        counts[v.severity] = counts.get(v.severity, 0) + 1
+        if v.id not in worst or rank(v.severity) > rank(worst[v.id]):
+            worst[v.id] = v.severity
+    counts: dict[str, int] = {}
+    for severity in worst.values():
+        counts[severity] = counts.get(severity, 0) + 1
     summary = ", ".join(f"{counts[s]} {s.lower()}" for s in sorted(counts, key=rank, reverse=True)) or "none"
     console.print(
         f"{len({v.id for v in result.vulnerabilities})} vulnerabilities ({summary}) in "
