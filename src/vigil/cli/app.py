@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -26,3 +26,8 @@ def _commands() -> None:
 def fail(message: str, code: int = EXIT_UNREADABLE_TARGET) -> NoReturn:
     typer.echo(f"vigil: {message}", err=True)
     raise typer.Exit(code)
+
+
+TargetsArgument = Annotated[
+    list[str], typer.Argument(help="A directory (/ for this host) or one instance's disk image file(s).")
+]

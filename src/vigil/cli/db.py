@@ -6,11 +6,14 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vigil.cli.app import EXIT_FAILURE, fail
+
+if TYPE_CHECKING:
+    from vigil.advisories.store import AdvisoryDB
 
 db_app = typer.Typer(help="The local advisory database.", no_args_is_help=True)
 
@@ -30,6 +33,16 @@ def _db_path(db: Path | None) -> Path:
     from vigil.advisories.store import default_db_path
 
     return db or default_db_path()
+
+
+def open_readonly(db: Path | None) -> AdvisoryDB:
+    """The advisory database for reading, or a clear message (exit 1) when there is none yet."""
+    from vigil.advisories.store import AdvisoryDB
+
+    try:
+        return AdvisoryDB(_db_path(db), readonly=True)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_FAILURE)
 
 
 def _trusted(paths: list[Path] | None) -> list[Path]:
@@ -125,14 +138,8 @@ def status(
     output_format: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
 ) -> None:
     """Sources, record counts, ages and the database version."""
-    from vigil.advisories.store import AdvisoryDB
-
     target = _db_path(db)
-    try:
-        store = AdvisoryDB(target, readonly=True)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_FAILURE)
-    with store:
+    with open_readonly(db) as store:
         sources = store.sources()
         doc = {
             "path": str(target),
@@ -163,14 +170,8 @@ def export(
 ) -> None:
     """Write the whole database as one signed, compressed bundle for air-gapped sites."""
     from vigil.advisories.bundle import export_bundle, load_private_key
-    from vigil.advisories.store import AdvisoryDB
 
-    target = _db_path(db)
-    try:
-        store = AdvisoryDB(target, readonly=True)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_FAILURE)
-    with store:
+    with open_readonly(db) as store:
         info = export_bundle(store, bundle, load_private_key(key))
     typer.echo(
         f"{bundle}: database version {info.db_version}, {info.payload_bytes:,} bytes "

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vigil.cli.app import fail
+from vigil.cli.app import TargetsArgument, fail
 from vigil.inventory.collect import Limits
 
 
@@ -27,9 +27,7 @@ class Scope(enum.StrEnum):
 
 
 def inventory(
-    targets: Annotated[
-        list[str], typer.Argument(help="A directory (/ for this host) or one instance's disk image file(s).")
-    ],
+    targets: TargetsArgument,
     os_only: Annotated[
         bool, typer.Option("--os-only", help="OS packages only (no language packages).")
     ] = False,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vigil.cli.app import EXIT_FAILURE, fail
+from vigil.cli.app import TargetsArgument, fail
 from vigil.inventory.collect import Limits
 
 EXIT_FINDINGS = 1
@@ -31,9 +31,7 @@ class Severity(enum.StrEnum):
 
 
 def scan(
-    targets: Annotated[
-        list[str], typer.Argument(help="A directory (/ for this host) or one instance's disk image file(s).")
-    ],
+    targets: TargetsArgument,
     db: Annotated[
         Path | None,
         typer.Option("--db", help="Advisory database (default: $VIGIL_DB or ~/.local/share/vigil)."),
@@ -51,7 +49,7 @@ def scan(
     ] = None,
 ) -> None:
     """Find the known vulnerabilities of a host, a directory tree or a VM disk image."""
-    from vigil.advisories.store import AdvisoryDB, default_db_path
+    from vigil.cli.db import open_readonly
     from vigil.findings.inspector import to_findings
     from vigil.fs import FSError
     from vigil.inventory.targets import take_inventory
@@ -59,10 +57,7 @@ def scan(
     from vigil.matching.severity import rank
     from vigil.output.progress import progress_reporter
 
-    try:
-        store = AdvisoryDB(db or default_db_path(), readonly=True)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_FAILURE)
+    store = open_readonly(db)
     try:
         with progress_reporter(enabled=sys.stderr.isatty()) as progress:
             inventory = take_inventory(targets, os_only=os_only, limits=Limits(), progress=progress)

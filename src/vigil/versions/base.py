@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -32,3 +33,12 @@ class VersionScheme(Protocol):
 
 def sign(a: Any, b: Any) -> int:
     return int(a > b) - int(a < b)
+
+
+def parses(parse: Callable[[str], object], version: str) -> bool:
+    """Whether `parse` reads `version` (the `is_valid` of schemes that validate by parsing)."""
+    try:
+        parse(version)
+    except InvalidVersion:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from vigil.versions.base import InvalidVersion, sign
+from vigil.versions.base import InvalidVersion, parses, sign
 
 # dpkg only warns about an upstream version that does not start with a digit; comparisons accept it
 _VALID = re.compile(r"^[A-Za-z0-9.+~:-]+$")
@@ -78,8 +78,4 @@ class DpkgScheme:
         return sign(ea, eb) or verrevcmp(ua, ub) or verrevcmp(ra, rb)
 
     def is_valid(self, version: str) -> bool:
-        try:
-            parse(version)
-        except InvalidVersion:
-            return False
-        return True
+        return parses(parse, version)

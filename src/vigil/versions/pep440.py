@@ -7,7 +7,7 @@ from functools import lru_cache
 from packaging.version import InvalidVersion as PackagingInvalid
 from packaging.version import Version
 
-from vigil.versions.base import InvalidVersion, sign
+from vigil.versions.base import InvalidVersion, parses, sign
 
 
 @lru_cache(maxsize=65536)
@@ -25,8 +25,4 @@ class Pep440Scheme:
         return sign(parse(a), parse(b))
 
     def is_valid(self, version: str) -> bool:
-        try:
-            parse(version)
-        except InvalidVersion:
-            return False
-        return True
+        return parses(parse, version)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from vigil.versions.base import InvalidVersion, sign
+from vigil.versions.base import InvalidVersion, parses, sign
 
 _SEGMENT = re.compile(r"~|\^|[0-9]+|[A-Za-z]+")
 
@@ -104,8 +104,4 @@ class RpmScheme:
         return compare_evr(parse(a), parse(b))
 
     def is_valid(self, version: str) -> bool:
-        try:
-            parse(version)
-        except InvalidVersion:
-            return False
-        return True
+        return parses(parse, version)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vigil.versions.base import InvalidVersion, sign
+from vigil.versions.base import InvalidVersion, parses, sign
 
 _IDENT = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
 _STRICT = re.compile(
@@ -121,11 +121,7 @@ class GoScheme:
         return parse_go(a).compare(parse_go(b))
 
     def is_valid(self, version: str) -> bool:
-        try:
-            parse_go(version)
-        except InvalidVersion:
-            return False
-        return True
+        return parses(parse_go, version)
 
 
 def go_semver_compare(a: str, b: str) -> int:

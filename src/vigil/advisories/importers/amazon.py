@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
+from vigil.advisories.importers import fields
 from vigil.advisories.importers.enrichment_files import head
 from vigil.advisories.importers.osv import source_files
 from vigil.advisories.model import Advisory, AffectedPackage, Status
@@ -226,28 +227,28 @@ def _advisories(
 
 
 def _advisory(data: dict[str, Any]) -> Advisory:
-    alas_id = _text(data, "id")
+    alas_id = fields.text(data, "id")
     if not alas_id:
         raise ValueError("no id")
-    packages = _list(data, "packages")
+    packages = fields.items(data, "packages")
     release = _release(alas_id, packages)
     namespace = f"amzn:{release}"
     affected = dict.fromkeys(_affected(namespace, package) for package in packages)
     if not affected:
         raise ValueError(f"{alas_id} lists no packages")
-    references = [r for r in _list(data, "references") if isinstance(r, dict)]
+    references = [r for r in fields.items(data, "references") if isinstance(r, dict)]
     cves = [r["id"] for r in references if r.get("type") == "cve" and isinstance(r.get("id"), str)]
-    cves += [c for c in _list(data, "cveids") if isinstance(c, str)]
+    cves += [c for c in fields.items(data, "cveids") if isinstance(c, str)]
     page = f"https://alas.aws.amazon.com/{'' if release == '1' else f'AL{release}/'}{alas_id}.html"
     hrefs = [r["href"] for r in references if isinstance(r.get("href"), str)]
-    severity = _text(data, "severity")
+    severity = fields.text(data, "severity")
     return Advisory(
         id=alas_id,
         source=AmazonUpdateinfoImporter.name,
         affected=tuple(affected),
         aliases=tuple(dict.fromkeys(c for c in cves if c != alas_id)),
-        summary=_text(data, "title"),
-        details=_text(data, "description"),
+        summary=fields.text(data, "title"),
+        details=fields.text(data, "description"),
         published=_date(data.get("issued")),
         modified=_date(data.get("updated")),
         vendor_severity=severity.strip().lower() if severity and severity.strip() else None,
@@ -299,19 +300,3 @@ def _date(value: Any) -> str | None:
         return None
     match = _DATE.match(date.strip())
     return f"{match[1]}T{match[2]}:{match[3] or '00'}Z" if match else date
-
-
-def _text(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ValueError(f"`{key}` is {type(value).__name__}, not a string")
-
-
-def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"`{key}` is {type(value).__name__}, not a list")
-    return value

@@ -33,6 +33,7 @@ from urllib.parse import quote
 import yaml
 
 from vigil.advisories.importer import MAX_ARCHIVE_BYTES, MAX_RECORD_BYTES, RecordError, SourceFormatError
+from vigil.advisories.importers import fields
 from vigil.advisories.model import Advisory, AffectedPackage, Range, SeverityScore, Status
 from vigil.advisories.namespaces import parse_osv_ecosystem
 
@@ -274,13 +275,13 @@ def _advisory(data: Any, where: str, errors: list[RecordError], skipped: Counter
 def _parse_record(data: Any, where: str, errors: list[RecordError], skipped: Counter[str]) -> Advisory | None:
     if not isinstance(data, dict):
         raise ValueError(f"expected an object, found {type(data).__name__}")
-    record_id = _str(data, "id")
+    record_id = fields.text(data, "id")
     if not record_id:
         raise ValueError("no `id`")
     if data.get("withdrawn"):
         skipped["withdrawn"] += 1
         return None
-    entries = _list(data, "affected")
+    entries = fields.items(data, "affected")
     if any(_informational(entry) for entry in entries):
         skipped["informational"] += 1  # RustSec unmaintained/unsound/notice: not a vulnerability
         return None
@@ -290,7 +291,7 @@ def _parse_record(data: Any, where: str, errors: list[RecordError], skipped: Cou
             skipped["no affected packages"] += 1
         return None
     severity = _severity(data)
-    upstream = [_id_string(i) for i in _list(data, "upstream")]
+    upstream = [_id_string(i) for i in fields.items(data, "upstream")]
     extra: dict[str, Any] = {}
     if upstream:
         extra["upstream"] = upstream
@@ -300,15 +301,15 @@ def _parse_record(data: Any, where: str, errors: list[RecordError], skipped: Cou
         id=record_id,
         source=f"osv-{affected[0].namespace.split(':')[0]}",
         affected=tuple(affected),
-        aliases=_aliases(record_id, [_id_string(i) for i in _list(data, "aliases")], upstream),
-        related=tuple(dict.fromkeys(_id_string(i) for i in _list(data, "related"))),
-        summary=_str(data, "summary"),
-        details=_str(data, "details"),
-        published=_time(_str(data, "published")),
-        modified=_time(_str(data, "modified")),
+        aliases=_aliases(record_id, [_id_string(i) for i in fields.items(data, "aliases")], upstream),
+        related=tuple(dict.fromkeys(_id_string(i) for i in fields.items(data, "related"))),
+        summary=fields.text(data, "summary"),
+        details=fields.text(data, "details"),
+        published=_time(fields.text(data, "published")),
+        modified=_time(fields.text(data, "modified")),
         severity=severity,
         vendor_severity=_vendor_severity(data, severity, affected[0].ecosystem),
-        references=tuple(dict.fromkeys(_reference(r) for r in _list(data, "references"))),
+        references=tuple(dict.fromkeys(_reference(r) for r in fields.items(data, "references"))),
         extra=extra,
     )
 
@@ -341,16 +342,16 @@ def _affected(entry: Any) -> tuple[AffectedPackage, dict[str, Any]] | None:
     """One `affected[]` entry, and what of it only the source's own fields hold (kept in `extra`)."""
     if not isinstance(entry, dict):
         raise ValueError("an affected entry is not an object")
-    package = _dict(entry, "package")
-    ecosystem, name = _str(package, "ecosystem"), _str(package, "name")
+    package = fields.mapping(entry, "package")
+    ecosystem, name = fields.text(package, "ecosystem"), fields.text(package, "name")
     if not ecosystem or not name:
         raise ValueError("an affected entry lacks package.ecosystem or package.name")
     try:
         scheme, namespace, channel = parse_osv_ecosystem(ecosystem)
     except ValueError as exc:
         raise UnknownEcosystem(str(exc)) from exc
-    ranges = tuple(r for r in (_range(r) for r in _list(entry, "ranges")) if r is not None)
-    versions = tuple(_version(v) for v in _list(entry, "versions"))
+    ranges = tuple(r for r in (_range(r) for r in fields.items(entry, "ranges")) if r is not None)
+    versions = tuple(_version(v) for v in fields.items(entry, "versions"))
     if not ranges and not versions:
         return None  # only GIT ranges: nothing a package version can be compared with
     events = [kind for r in ranges for kind, _ in r.events]
@@ -385,7 +386,7 @@ def _range(data: Any) -> Range | None:
     if kind not in ("ECOSYSTEM", "SEMVER"):
         raise ValueError(f"unknown range type {kind!r}")
     events = []
-    for event in _list(data, "events"):
+    for event in fields.items(data, "events"):
         if not isinstance(event, dict) or len(event) != 1:
             raise ValueError(f"malformed range event {str(event)[:80]}")
         ((key, value),) = event.items()
@@ -398,27 +399,29 @@ def _range(data: Any) -> Range | None:
 def _entry_extra(entry: dict[str, Any]) -> dict[str, Any]:
     """Ubuntu's binaries, availability and per-CVE priorities; GHSA's last known affected range."""
     extra: dict[str, Any] = {}
-    specific = _dict(entry, "ecosystem_specific")
+    specific = fields.mapping(entry, "ecosystem_specific")
     binaries = {
         b["binary_name"]: b["binary_version"]
-        for b in _list(specific, "binaries")
+        for b in fields.items(specific, "binaries")
         if isinstance(b, dict)
         and isinstance(b.get("binary_name"), str)
         and isinstance(b.get("binary_version"), str)
     }
     if binaries:
         extra["binaries"] = binaries
-    if availability := _str(specific, "availability"):
+    if availability := fields.text(specific, "availability"):
         extra["availability"] = availability
-    database = _dict(entry, "database_specific")
+    database = fields.mapping(entry, "database_specific")
     cves = {
-        cve["id"]: [{"type": s["type"], "score": s["score"]} for s in _list(cve, "severity") if _is_score(s)]
-        for cve in _list(_dict(database, "cves_map"), "cves")
+        cve["id"]: [
+            {"type": s["type"], "score": s["score"]} for s in fields.items(cve, "severity") if _is_score(s)
+        ]
+        for cve in fields.items(fields.mapping(database, "cves_map"), "cves")
         if isinstance(cve, dict) and isinstance(cve.get("id"), str)
     }
     if cves:
         extra["cves"] = cves
-    if last_known := _str(database, "last_known_affected_version_range"):
+    if last_known := fields.text(database, "last_known_affected_version_range"):
         extra["last_known_affected_version_range"] = last_known
     return extra
 
@@ -441,7 +444,7 @@ def _informational(entry: Any) -> bool:
 
 
 def _severity(data: dict[str, Any]) -> tuple[SeverityScore, ...]:
-    scores = [s for s in _list(data, "severity") if _is_score(s)]
+    scores = [s for s in fields.items(data, "severity") if _is_score(s)]
     return tuple(dict.fromkeys(SeverityScore(s["type"], s["score"]) for s in scores))
 
 
@@ -456,10 +459,10 @@ def _vendor_severity(data: dict[str, Any], scores: tuple[SeverityScore, ...], sc
     for score in scores:
         if not score.type.startswith("CVSS_"):
             return score.score.lower()
-    label = _dict(data, "database_specific").get("severity")
+    label = fields.mapping(data, "database_specific").get("severity")
     if isinstance(label, str) and label:
         return label.lower()
-    summary = _str(data, "summary")
+    summary = fields.text(data, "summary")
     if scheme in _RPM_SUMMARY_ECOSYSTEMS and summary and (match := _RPM_SUMMARY_SEVERITY.match(summary)):
         return match[1].lower()
     return None
@@ -494,29 +497,4 @@ def _version(value: Any) -> str:
 def _id_string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"id {value!r} is not a string")
-    return value
-
-
-def _str(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ValueError(f"`{key}` is {type(value).__name__}, not a string")
-
-
-def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"`{key}` is {type(value).__name__}, not a list")
-    return value
-
-
-def _dict(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"`{key}` is {type(value).__name__}, not an object")
     return value
