@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from tests.inventory.extracting import place
+from tests.inventory.rpm.building import package_blob, sqlite_file
 from tests.matching.conftest import IMPORTER_FIXTURES
 
 BULLSEYE = (
@@ -79,14 +80,39 @@ def test_json_findings_have_inspectors_shape(scan_setup):
 
 
 def test_fail_on_sets_the_exit_status(scan_setup, tmp_path):
+    """An AlmaLinux 9 host with an xz-libs build that ALSA-2022:4940 (Important) fixes."""
     _, db = scan_setup
-    place(tmp_path, "/etc/os-release", 'ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n')
-    place(tmp_path, "/var/lib/dpkg/status", "Package: libjs-prototype\nStatus: install ok installed\n"
-          "Architecture: all\nSource: prototypejs\nVersion: 1.5.1.1-1\n")  # fmt: skip
+    almalinux = IMPORTER_FIXTURES / "osv" / "almalinux"
+    assert vigil("db", "import", str(almalinux), "--db", str(db)).returncode == 0
+    place(
+        tmp_path,
+        "/etc/os-release",
+        'NAME="AlmaLinux"\nID="almalinux"\nVERSION_ID="9.0"\nID_LIKE="rhel centos fedora"\n',
+    )
+    blob = package_blob("xz-libs", "5.2.5", "7.el9", source_rpm="xz-5.2.5-7.el9.src.rpm")
+    place(tmp_path, "/var/lib/rpm/rpmdb.sqlite", sqlite_file([blob]))
     assert vigil("scan", str(tmp_path), "--db", str(db), "--fail-on", "CRITICAL").returncode == 0
     result = vigil("scan", str(tmp_path), "--db", str(db), "--fail-on", "high")
     assert result.returncode == 1
-    assert "CVE-2008-7220" in result.stdout and "HIGH" in result.stdout
+    assert "CVE-2022-1271" in result.stdout and "HIGH" in result.stdout
+
+
+def test_an_os_past_its_end_of_life_is_one_critical_finding(scan_setup, tmp_path):
+    _, db = scan_setup
+    place(
+        tmp_path,
+        "/etc/os-release",
+        'ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\nPRETTY_NAME="Debian 10"\n',
+    )
+    place(tmp_path, "/var/lib/dpkg/status", "")
+    doc = json.loads(vigil("scan", str(tmp_path), "--db", str(db), "--format", "json").stdout)
+    (eol,) = [
+        f
+        for f in doc["findings"]
+        if f["packageVulnerabilityDetails"]["vulnerabilityId"] == "DEBIAN-10-END-OF-LIFE"
+    ]
+    assert eol["severity"] == "CRITICAL" and "end of life" in eol["title"]
+    assert vigil("scan", str(tmp_path), "--db", str(db), "--fail-on", "critical").returncode == 1
 
 
 def test_sarif_output(scan_setup):

@@ -50,7 +50,7 @@ def scan(
 ) -> None:
     """Find the known vulnerabilities of a host, a directory tree or a VM disk image."""
     from vigil.cli.db import open_readonly
-    from vigil.findings.inspector import to_findings
+    from vigil.findings.inspector import end_of_life_id, to_findings
     from vigil.fs import FSError
     from vigil.inventory.targets import take_inventory
     from vigil.matching.match import match_inventory
@@ -81,5 +81,8 @@ def scan(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-    if fail_on is not None and any(rank(v.severity) >= rank(fail_on.value) for v in result.vulnerabilities):
+    severities = [v.severity for v in result.vulnerabilities]
+    if end_of_life_id(inventory):
+        severities.append("CRITICAL")  # the OS itself is past its end of life
+    if fail_on is not None and any(rank(s) >= rank(fail_on.value) for s in severities):
         raise typer.Exit(EXIT_FINDINGS)

@@ -65,8 +65,59 @@ def to_findings(
     for vulnerability in result.vulnerabilities:
         by_id[vulnerability.id].append(vulnerability)
     findings = [_finding(vid, vulns, target_id, inventory, stamp) for vid, vulns in by_id.items()]
+    eol = end_of_life_finding(inventory, target_id, stamp)
+    if eol is not None:
+        findings.append(eol)
     findings.sort(key=lambda f: (-rank(f["severity"]), f["packageVulnerabilityDetails"]["vulnerabilityId"]))
     return findings
+
+
+def end_of_life_id(inventory: Inventory) -> str | None:
+    """`DEBIAN-11-END-OF-LIFE` when the OS is past its end of life, else None."""
+    os = inventory.os
+    if os is None or not os.eol:
+        return None
+    return f"{os.id.upper()}-{os.version_id}-END-OF-LIFE"
+
+
+def end_of_life_finding(inventory: Inventory, target_id: str, stamp: str) -> dict[str, Any] | None:
+    """DESIGN §3.7: an OS past its end of life is still scanned and gets one CRITICAL finding."""
+    vuln_id = end_of_life_id(inventory)
+    if vuln_id is None or inventory.os is None:
+        return None
+    os = inventory.os
+    title = f"{os.name or os.id} reached its end of life on {os.eol_date}"
+    return {
+        "findingArn": finding_arn(target_id, vuln_id),
+        "type": "PACKAGE_VULNERABILITY",
+        "title": title,
+        "description": f"{title}: it no longer receives security updates, so vulnerabilities found "
+        "from now on will not be fixed. Upgrade to a supported release.",
+        "severity": "CRITICAL",
+        "status": "ACTIVE",
+        "firstObservedAt": stamp,
+        "lastObservedAt": stamp,
+        "updatedAt": stamp,
+        "fixAvailable": "NO",
+        "exploitAvailable": "NO",
+        "remediation": {"recommendation": {"text": "Upgrade the instance to a supported release."}},
+        "resources": [
+            {
+                "type": "AWS_EC2_INSTANCE",
+                "id": target_id,
+                "details": {"awsEc2Instance": _instance_details(inventory)},
+            }
+        ],
+        "packageVulnerabilityDetails": {
+            "vulnerabilityId": vuln_id,
+            "source": "vigil-eol",
+            "vendorSeverity": "CRITICAL",
+            "cvss": [],
+            "relatedVulnerabilities": [],
+            "referenceUrls": [],
+            "vulnerablePackages": [],
+        },
+    }
 
 
 def _finding(

@@ -103,6 +103,11 @@ def scan_table(inventory: Inventory, result: MatchResult) -> str:
     target = inventory.target
     os_name = inventory.os.name or inventory.os.id if inventory.os else "unknown OS"
     console.print(f"[bold]{escape(target.hostname or ', '.join(target.paths))}[/] ({escape(os_name)})")
+    if inventory.os is not None and inventory.os.eol:
+        console.print(
+            f"[bold red]CRITICAL[/] {escape(os_name)} reached its end of life on {inventory.os.eol_date}: "
+            "no more security updates"
+        )
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for column in ("Severity", "Vulnerability", "Package", "Installed", "Fixed in", "EPSS", "Exploited"):
         table.add_column(column, overflow="fold")
