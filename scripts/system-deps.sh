@@ -3,8 +3,10 @@
 # (Vigil itself reads images with libyal and needs none of them.)
 set -euo pipefail
 declare -A need=(
-  [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [qemu-img]=qemu-utils [sfdisk]=fdisk
+  [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [mkfs.xfs]=xfsprogs [qemu-img]=qemu-utils [sfdisk]=fdisk
   [lvm]=lvm2 [cryptsetup]=cryptsetup-bin [rpmbuild]=rpm [debootstrap]=debootstrap
+  [mkfs.btrfs]=btrfs-progs [mkfs.vfat]=dosfstools [losetup]=mount [mkswap]=util-linux
+  [go]=golang-go [age]=age [rg]=ripgrep [objcopy]=binutils [gcc]=gcc
 )
 missing=()
 # python3-rpm: rpm's own labelCompare is the oracle the version tests check vigil's rpm ordering against

@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import struct
 import subprocess
-import warnings
+import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 MIB = 1 << 20
 SECTOR = 512
@@ -33,7 +34,15 @@ MBR_LINUX, MBR_SWAP, MBR_LVM, MBR_EFI, MBR_EXTENDED = "83", "82", "8e", "ef", "5
 
 ExtKind = Literal["ext2", "ext3", "ext4"]
 Container = Literal[
-    "qcow2", "qcow2-compressed", "vmdk-sparse", "vmdk-stream", "vmdk-flat", "vhd", "vhd-fixed", "vhdx"
+    "qcow2",
+    "qcow2-compressed",
+    "qcow2-compressed-v2",
+    "vmdk-sparse",
+    "vmdk-stream",
+    "vmdk-flat",
+    "vhd",
+    "vhd-fixed",
+    "vhdx",
 ]
 
 
@@ -71,19 +80,18 @@ def sparse_file(path: Path, size: int) -> Path:
     return path
 
 
-def copy_into(source: Path, dest: Path, offset: int) -> None:
-    """Copy `source` into `dest` at byte `offset`, keeping holes (`dd conv=notrunc,sparse`)."""
-    if offset % MIB:
-        raise ValueError(f"offset {offset} is not MiB-aligned")
+def copy_into(source: Path, dest: Path, offset: int, *, skip: int = 0, length: int | None = None) -> None:
+    """Copy `source` (from byte `skip`, `length` bytes or to its end) into `dest` at byte `offset`.
+
+    Holes stay holes (`dd conv=notrunc,sparse`); every offset and length is a whole number of MiB.
+    """
+    if (offset | skip | (length or 0)) % MIB:
+        raise ValueError(f"copy_into needs MiB-aligned offsets, not {offset}, {skip}, {length}")
+    count = [f"count={length // MIB}"] if length is not None else []
     run(
-        "dd",
-        f"if={source}",
-        f"of={dest}",
-        "bs=1M",
-        f"seek={offset // MIB}",
-        "conv=notrunc,sparse",
-        "status=none",
-    )
+        "dd", f"if={source}", f"of={dest}", "bs=1M", f"seek={offset // MIB}", f"skip={skip // MIB}", *count,
+        "conv=notrunc,sparse", "status=none",
+    )  # fmt: skip
 
 
 def _round_up(n: int, unit: int) -> int:
@@ -190,10 +198,10 @@ def make_xfs(
     size: int = 320 * MIB,
     uuid: str | None = None,
     label: str | None = None,
-) -> Path:
+) -> tuple[str, ...]:
     """An xfs filesystem holding `tree` (xfs needs about 300 MiB; the file stays sparse).
 
-    Entries a protofile cannot express are left out with a warning (see `xfs_protofile`).
+    Returns the paths (relative to `tree`) a protofile cannot express and that were left out.
     """
     sparse_file(image, size)
     args: list[str | Path] = ["mkfs.xfs", "-q", "-f"]
@@ -201,15 +209,15 @@ def make_xfs(
         args += ["-m", f"uuid={uuid}"]
     if label:
         args += ["-L", label]
+    skipped: tuple[str, ...] = ()
     if tree is not None:
         proto = xfs_protofile(tree)
-        if proto.skipped:
-            warnings.warn(f"xfs image {image.name} leaves out {', '.join(proto.skipped)}", stacklevel=2)
+        skipped = proto.skipped
         proto_path = image.with_name(image.name + ".proto")
         proto_path.write_bytes(proto.text)
         args += ["-p", proto_path]
     run(*args, image)
-    return image
+    return skipped
 
 
 def make_vfat(image: Path, *, size: int = 8 * MIB, label: str | None = None) -> Path:
@@ -219,10 +227,15 @@ def make_vfat(image: Path, *, size: int = 8 * MIB, label: str | None = None) -> 
     return image
 
 
-def make_btrfs(tree: Path | None, image: Path, *, size: int = 128 * MIB) -> Path:
+def make_btrfs(tree: Path | None, image: Path, *, size: int = 128 * MIB, uuid: str | None = None) -> Path:
     """A btrfs filesystem (only ever reported as unsupported)."""
     sparse_file(image, size)
-    run("mkfs.btrfs", "-q", "-f", *(["-r", tree] if tree is not None else []), image)
+    extra: list[str | Path] = []
+    if tree is not None:
+        extra += ["-r", tree]
+    if uuid:
+        extra += ["-U", uuid]
+    run("mkfs.btrfs", "-q", "-f", *extra, image)
     return image
 
 
@@ -233,14 +246,19 @@ def make_swap(image: Path, *, size: int = 4 * MIB) -> Path:
 
 
 def make_luks(
-    image: Path, *, version: Literal[1, 2] = 2, size: int = 20 * MIB, passphrase: str = "vigil-test"
+    image: Path,
+    *,
+    version: Literal[1, 2] = 2,
+    size: int = 20 * MIB,
+    uuid: str | None = None,
+    passphrase: str = "vigil-test",
 ) -> Path:
     """A LUKS1 or LUKS2 volume on a plain file (formatted only: its contents stay unreadable noise)."""
     sparse_file(image, size)
     run(
         "cryptsetup", "luksFormat", "--batch-mode", "--type", f"luks{version}",
-        "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", image, "-",
-        stdin=passphrase.encode(),
+        "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", *(["--uuid", uuid] if uuid else []),
+        image, "-", stdin=passphrase.encode(),
     )  # fmt: skip
     return image
 
@@ -261,6 +279,7 @@ class Partition:
     size: int | None = None
     name: str | None = None
     number: int | None = None
+    uuid: str | None = None  # GPT only: the PARTUUID
 
     def byte_size(self) -> int:
         if self.size is not None:
@@ -285,12 +304,18 @@ def make_disk(
     *,
     label: Literal["gpt", "dos"] = "gpt",
     size: int | None = None,
+    disk_id: str | None = None,
 ) -> list[Slot]:
-    """A partitioned disk: partitions in the given physical order, 1 MiB aligned, contents copied in."""
+    """A partitioned disk: partitions in the given physical order, 1 MiB aligned, contents copied in.
+
+    On an MBR disk the logical partitions (numbers 5 and up) come last: one extended partition holds them.
+
+    `disk_id` is the GPT disk GUID or the MBR disk signature (`0x1234abcd`), which MBR PARTUUIDs derive from.
+    """
     numbers = _numbers(partitions, label)
     logical = [n for n in numbers if label == "dos" and n >= 5]
     slots: list[Slot] = []
-    lines = [f"label: {label}"]
+    lines = [f"label: {label}"] + ([f"label-id: {disk_id}"] if disk_id else [])
     offset = MIB
     for part, number in zip(partitions, numbers, strict=True):
         if logical and number == logical[0]:
@@ -304,6 +329,8 @@ def make_disk(
         line = f"{disk}{number} : start={offset // SECTOR}, size={length // SECTOR}, type={part.type}"
         if part.name is not None:
             line += f', name="{part.name}"'
+        if part.uuid is not None:
+            line += f", uuid={part.uuid}"
         lines.append(line)
         slots.append(Slot(number, offset, length))
         offset += length
@@ -356,58 +383,83 @@ def loop_device(disk: Path, offset: int, size: int) -> Iterator[str]:
         run("losetup", "--detach", dev)
 
 
-def _lvm_config(dev: str) -> str:
+def _lvm_config(devices: Sequence[str]) -> str:
+    """lvm sees only our loop devices, never the host's disks; no udev, no metadata backups in /etc."""
+    accept = ",".join(f'"a|^{dev}$|"' for dev in devices)
     return (
-        f'devices {{ filter=["a|^{dev}$|","r|.*|"] global_filter=["a|^{dev}$|","r|.*|"] '
+        f'devices {{ filter=[{accept},"r|.*|"] global_filter=[{accept},"r|.*|"] '
         "use_devicesfile=0 obtain_device_list_from_udev=0 } "
         "activation { udev_sync=0 udev_rules=0 monitoring=0 } "
         "backup { backup=0 archive=0 } global { locking_type=1 use_lvmpolld=0 }"
     )
 
 
-def make_lvm_disk(
-    disk: Path,
+def make_lvm(
+    disks: Sequence[Path],
     volumes: Sequence[LogicalVolume],
     *,
     vg: str = "vg0",
+    pv_sizes: Sequence[int] | None = None,
     before: Sequence[Partition] = (),
     label: Literal["gpt", "dos"] = "gpt",
-) -> list[Slot]:
-    """A disk whose last partition is an LVM2 physical volume holding `volumes`, contents copied in.
+) -> None:
+    """A volume group over one physical volume per disk (each disk's last partition), contents copied in.
 
-    device-mapper is not needed: only the metadata is written, through a loop device over the partition;
-    the filesystems are copied to where the logical volumes' first extents are.
+    The first disk also gets the `before` partitions. A logical volume larger than one physical volume
+    spans the next ones, as `lvcreate` allocates it. device-mapper is not needed: only the metadata is
+    written, through loop devices over the partitions; each segment of a filesystem image is then copied to
+    where its extents are.
     """
     lv_sizes = [
         _round_up(v.size or (v.content.stat().st_size if v.content else EXTENT), EXTENT) for v in volumes
     ]
-    pv = Partition(type=GPT_LVM if label == "gpt" else MBR_LVM, size=sum(lv_sizes) + 2 * EXTENT)
-    slots = make_disk(disk, [*before, pv], label=label)
-    pv_slot = slots[-1]
-    with loop_device(disk, pv_slot.start, pv_slot.size) as dev:
-        config = ("--config", _lvm_config(dev))
-        run("lvm", "pvcreate", *config, "-y", "-ff", dev)
-        run("lvm", "vgcreate", *config, "-s", f"{EXTENT // MIB}M", vg, dev)
+    sizes = list(
+        pv_sizes or [_round_up(sum(lv_sizes), len(disks) * EXTENT) // len(disks) + 2 * EXTENT] * len(disks)
+    )
+    pv_type = GPT_LVM if label == "gpt" else MBR_LVM
+    starts = []
+    for i, (disk, size) in enumerate(zip(disks, sizes, strict=True)):
+        slots = make_disk(disk, [*(before if i == 0 else ()), Partition(pv_type, size=size)], label=label)
+        starts.append(slots[-1])
+    with ExitStack() as stack:
+        devices = [
+            stack.enter_context(loop_device(d, s.start, s.size)) for d, s in zip(disks, starts, strict=True)
+        ]
+        config = ("--config", _lvm_config(devices))
+        run("lvm", "pvcreate", *config, "-y", "-ff", *devices)
+        run("lvm", "vgcreate", *config, "-s", f"{EXTENT // MIB}M", vg, *devices)
         for volume, lv_size in zip(volumes, lv_sizes, strict=True):
             run(
                 "lvm", "lvcreate", *config, "--driverloaded", "n", "-an", "-Zn", "-y",
                 "-n", volume.name, "-L", f"{lv_size // MIB}M", vg,
             )  # fmt: skip
-        pe_start = int(
-            run("lvm", "pvs", *config, "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", dev)
+        pvs = run(
+            "lvm", "pvs", *config, "--noheadings", "--nosuffix", "--units", "b", "-o", "pv_name,pe_start"
         )
-        ranges = run(
-            "lvm", "lvs", *config, "--noheadings", "--driverloaded", "n", "-o", "lv_name,seg_pe_ranges", vg
+        segments = run(
+            "lvm", "lvs", *config, "--segments", "--noheadings", "--driverloaded", "n",
+            "-o", "lv_name,seg_start_pe,seg_pe_ranges", vg,
+        )  # fmt: skip
+    where = {dev: (disk, slot.start) for dev, disk, slot in zip(devices, disks, starts, strict=True)}
+    pe_start = {dev: int(start) for dev, start in (line.split() for line in pvs.splitlines() if line.strip())}
+    contents = {v.name: v.content for v in volumes}
+    for line in segments.splitlines():
+        if not line.strip():
+            continue
+        name, first_le, pe_range = line.split()
+        content = contents[name]
+        if content is None:
+            continue
+        dev, extents = pe_range.rsplit(":", 1)
+        first_pe, last_pe = (int(n) for n in extents.split("-"))
+        disk, start = where[dev]
+        copy_into(
+            content,
+            disk,
+            start + pe_start[dev] + first_pe * EXTENT,
+            skip=int(first_le) * EXTENT,
+            length=(last_pe - first_pe + 1) * EXTENT,
         )
-    first_extent: dict[str, int] = {}
-    for line in ranges.splitlines():
-        if line.strip():
-            name, pe_range = line.split()
-            first_extent.setdefault(name, int(pe_range.rsplit(":", 1)[1].split("-")[0]))
-    for volume in volumes:
-        if volume.content is not None:
-            copy_into(volume.content, disk, pv_slot.start + pe_start + first_extent[volume.name] * EXTENT)
-    return slots
 
 
 # -- containers ---------------------------------------------------------------------------------------
@@ -415,6 +467,13 @@ def make_lvm_disk(
 _QEMU_ARGS: dict[str, tuple[str, ...]] = {
     "qcow2": ("-O", "qcow2"),
     "qcow2-compressed": ("-O", "qcow2", "-c"),
+    "qcow2-compressed-v2": (
+        "-O",
+        "qcow2",
+        "-c",
+        "-o",
+        "compat=0.10,cluster_size=4096",
+    ),  # old header, small clusters
     "vmdk-sparse": ("-O", "vmdk"),
     "vmdk-stream": ("-O", "vmdk", "-o", "subformat=streamOptimized"),
     "vmdk-flat": ("-O", "vmdk", "-o", "subformat=monolithicFlat"),
@@ -425,6 +484,7 @@ _QEMU_ARGS: dict[str, tuple[str, ...]] = {
 CONTAINER_SUFFIX: dict[str, str] = {
     "qcow2": ".qcow2",
     "qcow2-compressed": ".qcow2",
+    "qcow2-compressed-v2": ".qcow2",
     "vmdk-sparse": ".vmdk",
     "vmdk-stream": ".vmdk",
     "vmdk-flat": ".vmdk",
@@ -440,33 +500,73 @@ def convert(raw: Path, dest: Path, container: Container) -> Path:
     return dest
 
 
-def make_qcow2_overlay(base_raw: Path, top_raw: Path, dest: Path) -> Path:
+def make_qcow2_overlay(
+    base_raw: Path, top_raw: Path, dest: Path, *, backing: Literal["qcow2", "qcow2-compressed"] = "qcow2"
+) -> Path:
     """A qcow2 overlay `dest` whose guest view is `top_raw`, over a qcow2 backing file made from `base_raw`.
 
     `qemu-img convert -B` stores only the clusters that differ from the backing file, so reads come from
     both layers. The backing file is named relative to the overlay, as cloud tools do.
     """
-    backing = dest.with_name(dest.stem + "-backing.qcow2")
-    convert(base_raw, backing, "qcow2")
+    base = convert(base_raw, dest.with_name(dest.stem + "-backing.qcow2"), backing)
     run(
         "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2",
-        "-B", backing.name, "-F", "qcow2", top_raw, dest.name, cwd=dest.parent,
+        "-B", base.name, "-F", "qcow2", top_raw, dest.name, cwd=dest.parent,
     )  # fmt: skip
     return dest
 
 
-def container_files(image: Path) -> list[Path]:
-    """Every file an image consists of: a qcow2 overlay's backing files, a flat vmdk's extents."""
-    files = [image]
-    info = run("qemu-img", "info", "--backing-chain", "--output=json", image)
-    import json
+# -- damage, for tests of bad input ---------------------------------------------------------------------
 
-    for layer in json.loads(info):
-        backing = layer.get("full-backing-filename")
-        if backing:
-            files.append(Path(backing))
-    if image.suffix == ".vmdk":
-        flat = image.with_name(image.stem + "-flat.vmdk")
-        if flat.exists():
-            files.append(flat)
-    return files
+
+def truncated_copy(image: Path, dest: Path, size: int) -> Path:
+    """A sparse copy of `image` cut to its first `size` bytes."""
+    run("cp", "--sparse=always", image, dest)
+    os.truncate(dest, size)
+    return dest
+
+
+def patch(image: Path, offset: int, data: bytes) -> None:
+    """Overwrite bytes of an image in place."""
+    with open(image, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def gpt_set_partition(
+    disk: Path, number: int, *, first_lba: int | None = None, last_lba: int | None = None
+) -> None:
+    """Change a GPT entry in both the primary and the backup table, with every CRC kept valid."""
+    with open(disk, "r+b") as f:
+        for header_lba in (1, struct.unpack_from("<Q", _read(f, SECTOR, 92), 32)[0]):
+            header = bytearray(_read(f, header_lba * SECTOR, SECTOR))
+            (header_size,) = struct.unpack_from("<I", header, 12)
+            entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
+            entries = bytearray(_read(f, entries_lba * SECTOR, count * entry_size))
+            at = (number - 1) * entry_size
+            if first_lba is not None:
+                struct.pack_into("<Q", entries, at + 32, first_lba)
+            if last_lba is not None:
+                struct.pack_into("<Q", entries, at + 40, last_lba)
+            struct.pack_into("<I", header, 88, zlib.crc32(entries))
+            struct.pack_into("<I", header, 16, 0)
+            struct.pack_into("<I", header, 16, zlib.crc32(header[:header_size]))
+            f.seek(entries_lba * SECTOR)
+            f.write(entries)
+            f.seek(header_lba * SECTOR)
+            f.write(header)
+
+
+def mbr_set_partition(disk: Path, slot: int, *, start_lba: int, sectors: int) -> None:
+    """Point a primary MBR entry (slot 1–4) somewhere else."""
+    patch(disk, 446 + 16 * (slot - 1) + 8, struct.pack("<II", start_lba, sectors))
+
+
+def debugfs(image: Path, *commands: str) -> str:
+    """Run debugfs commands on an ext filesystem image, writing (to craft corrupt filesystems)."""
+    return run("debugfs", "-w", "-f", "-", image, stdin="\n".join(commands).encode() + b"\n")
+
+
+def _read(f: BinaryIO, offset: int, size: int) -> bytes:
+    f.seek(offset)
+    return f.read(size)

@@ -18,7 +18,7 @@ FSTAB_SIZE = 512  # every /etc/fstab in the test images is padded to this size, 
 BIG_FILE_SIZE = 3 * (1 << 20) + 4099  # a few MiB, not a multiple of any block size
 SPARSE_HOLE = 1 << 20
 MANY_ENTRIES = 400  # enough for hashed ext4 directories and xfs leaf/node directories
-LONG_LINK = "./" * 140 + "dir/nested/deeper/file.txt"  # a symlink too long to live in the inode
+LONG_LINK = "../" + "./" * 140 + "dir/nested/deeper/file.txt"  # a symlink too long to live in the inode
 UNICODE_DIR = "files/ünïcödé"
 UNICODE_FILE = f"{UNICODE_DIR}/日本語-ファイル.txt"
 # names an xfs protofile cannot hold (whitespace separates its tokens; a leading ':' starts a comment)

@@ -14,7 +14,7 @@ import stat as stat_mod
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Generic, Protocol, TypeVar
+from typing import BinaryIO, Generic, Protocol, Self, TypeVar
 
 MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
 
@@ -58,7 +58,7 @@ class FileInfo:
 
     path: str
     type: FileType
-    size: int
+    size: int  # bytes of a regular file, length of a symlink's target, 0 for anything else
     mode: int
     mtime: int | None = None  # seconds since the epoch
 
@@ -191,9 +191,13 @@ class NodeFS(ABC, Generic[N]):
         return self._mounts.get(path, node)
 
     def _lookup(self, path: str, *, follow_last: bool) -> tuple[str, N]:
-        """Walk `path` component by component, following symlinks inside the target."""
+        """Walk `path` component by component, following symlinks inside the target.
+
+        `..` is resolved physically, as the kernel does: `/link/..` is the parent of the link's target, not
+        the directory holding the link. It never climbs above the root.
+        """
         hops = 0
-        pending = [p for p in normalize(path).split("/") if p]
+        pending = [p for p in path.split("/") if p]
         pending.reverse()
         stack: list[tuple[str, N]] = [("/", self._mounted("/", self._root()))]
         while pending:
@@ -218,6 +222,8 @@ class NodeFS(ABC, Generic[N]):
                 if hops > MAX_SYMLINK_HOPS:
                     raise SymlinkLoop(f"{path}: too many levels of symbolic links")
                 target = self._link_target(child, child_path)
+                if not target:
+                    raise NotFound(f"{child_path}: empty symbolic link")
                 if target.startswith("/"):
                     del stack[1:]  # absolute links point into the target, never at the host
                 parts = [p for p in target.split("/") if p]
@@ -264,7 +270,7 @@ class NodeFS(ABC, Generic[N]):
         if not self._info(node, real).is_dir:
             raise NotADirectory(f"{top}: not a directory")
         stack = [(real, node)]
-        seen: set[Hashable] = set()
+        seen: set[Hashable] = {self._identity(node)}
         while stack:
             dir_path, dir_node = stack.pop()
             try:
@@ -296,7 +302,7 @@ class NodeFS(ABC, Generic[N]):
     def close(self) -> None:
         return None
 
-    def __enter__(self) -> NodeFS[N]:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -48,7 +48,10 @@ class LiveFS(NodeFS[_Node]):
 
     def _info(self, node: _Node, path: str) -> FileInfo:
         st = node.st
-        return FileInfo(path, FileType.from_mode(st.st_mode), st.st_size, st.st_mode, int(st.st_mtime))
+        kind = FileType.from_mode(st.st_mode)
+        # a directory's size depends on the filesystem holding it: 0, as ImageFS reports it
+        size = st.st_size if kind in (FileType.REGULAR, FileType.SYMLINK) else 0
+        return FileInfo(path, kind, size, st.st_mode, int(st.st_mtime))
 
     def _children(self, node: _Node, path: str) -> Iterator[tuple[str, _Node]]:
         try:

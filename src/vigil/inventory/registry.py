@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from vigil.inventory.extractor import Extractor
+from vigil.inventory.language.binaries import BinaryExtractor
+from vigil.inventory.language.rust import CargoLockExtractor
 from vigil.inventory.os.apk import ApkExtractor
 from vigil.inventory.os.dpkg import DpkgExtractor
 from vigil.inventory.os.dpkg_files import DpkgFileListExtractor
@@ -11,7 +13,11 @@ from vigil.inventory.os.rpm.extractor import RpmExtractor
 OS_EXTRACTORS: tuple[Extractor, ...] = (DpkgExtractor(), RpmExtractor(), ApkExtractor())
 
 # deep inspection: language packages, and the OS file lists that tell which of them the OS installed
-LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (DpkgFileListExtractor(),)
+LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (
+    DpkgFileListExtractor(),
+    BinaryExtractor(),
+    CargoLockExtractor(),
+)
 
 
 def extractors(*, os_only: bool = False) -> list[Extractor]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from vigil.fs.base import normalize
+from vigil.fs.base import FSError, NotFound, normalize, read_bytes
 from vigil.fs.image.containers import Disk, open_disk
 from vigil.fs.image.errors import (
     CorruptImage,
@@ -29,7 +30,7 @@ OS_RELEASE_FILES = (
     "/etc/debian_version",
     "/etc/SuSE-release",
 )
-_MAX_FSTAB_BYTES = 1 << 20
+_MAX_CONFIG_BYTES = 1 << 20
 _PSEUDO_FSTYPES = frozenset(
     {
         "proc",
@@ -67,58 +68,78 @@ _DEVICE_NAME = re.compile(
 )
 
 
+Source = str | os.PathLike[str] | BinaryIO
+
+
 def open_image(
-    sources: str | BinaryIO | Sequence[str | BinaryIO], *, timeout: float | None = 900.0
+    sources: Source | Sequence[Source],
+    *,
+    timeout: float | None = 900.0,
 ) -> ImageFS:
     """Open one instance's disk image(s), never mounted and never written, as one read-only tree.
 
     `timeout` bounds the whole scan (every later read is checked against the same deadline).
     """
-    listed: Sequence[str | BinaryIO]
-    if isinstance(sources, str) or not isinstance(sources, Sequence):
-        listed = [sources]  # one image, as a path or a seekable file object
-    else:
-        listed = sources
+    listed: Sequence[Source] = (
+        [cast(Source, sources)]
+        if isinstance(sources, str | os.PathLike) or hasattr(sources, "read")
+        else sources
+    )
     budget = ReadBudget.with_timeout(timeout)
-    disks: list[Disk] = [open_disk(source, budget) for source in listed]
+    disks: list[Disk] = []
+    try:
+        for source in listed:
+            disks.append(open_disk(source, budget))
+        return _assemble(disks, budget)
+    except BaseException:
+        for disk in disks:
+            disk.close()
+        raise
+
+
+def _assemble(disks: list[Disk], budget: ReadBudget) -> ImageFS:
     scan = scan_volumes(disks, budget)
     problems = list(scan.problems)
-    root_volume, root_fs = _find_root(scan.volumes, problems)
-    mounts: list[tuple[Mount, Any]] = [(Mount("/", root_volume, "root"), root_fs)]
-    mounts += _fstab_mounts(root_fs, scan.volumes, root_volume, problems)
+    root_volume, root_fs = _find_root(scan.volumes, problems, budget)
+    image = ImageFS(disks, scan.volumes, [(Mount("/", root_volume, "root"), root_fs)], budget, problems)
+    encrypted_at = _mount_fstab(image, scan.volumes, root_volume, problems)
     for volume in scan.volumes:
         if volume.probe.kind.startswith("luks"):
+            where = f" (mounted at {encrypted_at[volume.name]})" if volume.name in encrypted_at else ""
             problems.append(
-                f"{volume.name}: encrypted volume ({volume.probe.kind.upper()}), contents not read"
+                f"{volume.name}: encrypted volume ({volume.probe.kind.upper()}){where}, contents not read"
             )
-    return ImageFS(disks, scan.volumes, mounts, budget, problems)
+    return image
 
 
-def _has_entry(fs: Any, path: str) -> bool:
+def _has_entry(fs: Any, path: str, volume: Volume, budget: ReadBudget) -> bool:
     try:
         return fs.get_file_entry_by_path(path) is not None
-    except OSError:
-        return False
+    except OSError as exc:
+        raise CorruptImage(f"{volume.name}: cannot look up {path}: {budget.explain(exc)}") from exc
 
 
-def _find_root(volumes: list[Volume], problems: list[str]) -> tuple[Volume, Any]:
-    candidates: list[tuple[Volume, Any]] = []
+def _find_root(volumes: list[Volume], problems: list[str], budget: ReadBudget) -> tuple[Volume, Any]:
+    candidates: list[tuple[Volume, Any, bool]] = []
     for volume in volumes:
         if not volume.probe.is_supported_filesystem:
             continue
+        fs = None
         try:
-            fs = open_filesystem(volume)
+            fs = open_filesystem(volume, budget)
+            if any(_has_entry(fs, p, volume, budget) for p in OS_RELEASE_FILES):
+                candidates.append((volume, fs, _has_entry(fs, "/etc/fstab", volume, budget)))
+                continue
         except CorruptImage as exc:
             problems.append(str(exc))
-            continue
-        if any(_has_entry(fs, p) for p in OS_RELEASE_FILES):
-            candidates.append((volume, fs))
-        else:
+        if fs is not None:
             fs.close()
     if candidates:
         # a root that carries /etc/fstab is the installed system; another OS tree is likely a rescue copy
-        candidates.sort(key=lambda c: not _has_entry(c[1], "/etc/fstab"))
-        return candidates[0]
+        candidates.sort(key=lambda c: not c[2])
+        for _, other, _ in candidates[1:]:
+            other.close()
+        return candidates[0][0], candidates[0][1]
     raise _no_root_error(volumes, problems)
 
 
@@ -129,11 +150,11 @@ def _no_root_error(volumes: list[Volume], problems: list[str]) -> ImageError:
         names = ", ".join(f"{v.name} ({v.probe.kind.upper()})" for v in encrypted)
         return EncryptedVolume(f"encrypted volume: {names}; no readable root filesystem")
     if problems:
-        return CorruptImage("; ".join(problems))
-    unsupported = [v for v in volumes if v.probe.kind not in ("empty", "unknown", "swap", "vfat")]
-    readable = [v for v in unsupported if v.probe.is_supported_filesystem]
-    if not readable and unsupported:
-        v = unsupported[0]
+        return CorruptImage("no readable root filesystem: " + "; ".join(problems))
+    unsupported = [v for v in volumes if v.probe.kind not in ("empty", "unknown", "swap")]
+    if unsupported and not any(v.probe.is_supported_filesystem for v in unsupported):
+        # an EFI system partition (vfat) sits beside most roots: name the other filesystem when there is one
+        v = next((v for v in unsupported if v.probe.kind != "vfat"), unsupported[0])
         return UnsupportedFilesystem(v.probe.kind, v.name)
     if not volumes or all(k in ("empty", "unknown") for k in kinds):
         return NoOperatingSystem("no filesystem found on the image (empty or not a disk image)")
@@ -159,36 +180,61 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _fstab_mounts(
-    root_fs: Any, volumes: list[Volume], root: Volume, problems: list[str]
-) -> list[tuple[Mount, Any]]:
+def _read_text(image: ImageFS, path: str, problems: list[str]) -> str:
+    """A small configuration file of the root (symlinks followed), or "" when absent or unreadable."""
     try:
-        entry = root_fs.get_file_entry_by_path("/etc/fstab")
-    except OSError:
-        return []
-    if entry is None or entry.size > _MAX_FSTAB_BYTES:
-        return []
-    text = entry.read_buffer_at_offset(entry.size, 0).decode("utf-8", "replace")
-    mounts: list[tuple[Mount, Any]] = []
-    for device, mountpoint, fstype in sorted(parse_fstab(text), key=lambda e: e[1].count("/")):
+        return read_bytes(image, path, _MAX_CONFIG_BYTES).decode("utf-8", "replace")
+    except NotFound:
+        return ""
+    except FSError as exc:
+        problems.append(f"{path}: {exc}")
+        return ""
+
+
+def _mount_fstab(image: ImageFS, volumes: list[Volume], root: Volume, problems: list[str]) -> dict[str, str]:
+    """Mount the volumes the root's /etc/fstab names; return where encrypted ones would be mounted."""
+    crypttab = parse_crypttab(_read_text(image, "/etc/crypttab", problems))
+    encrypted_at: dict[str, str] = {}
+    fstab = parse_fstab(_read_text(image, "/etc/fstab", problems))
+    for device, mountpoint, fstype in sorted(fstab, key=lambda e: e[1].count("/")):
         path = normalize(mountpoint)
         if not mountpoint.startswith("/") or path == "/" or fstype in _PSEUDO_FSTYPES:
             continue
         volume = find_volume(device, volumes)
+        name = device.removeprefix("/dev/mapper/")
+        if volume is None and device.startswith("/dev/mapper/") and name in crypttab:
+            volume = find_volume(crypttab[name], volumes)  # the LUKS volume that /dev/mapper/NAME opens
         if volume is None:
             problems.append(f"/etc/fstab: {device} (mounted at {path}) is not on the given disks")
             continue
         if volume is root:
             continue
+        if volume.probe.kind.startswith("luks"):
+            encrypted_at[volume.name] = path
+            continue
         if not volume.probe.is_supported_filesystem:
-            if not volume.probe.kind.startswith("luks"):
+            # an EFI system partition holds boot loaders, never packages: not worth a problem
+            if not (volume.probe.kind == "vfat" and path.startswith("/boot")):
                 problems.append(f"{path}: {volume.probe.kind} on {volume.name} is not read (unsupported)")
             continue
         try:
-            mounts.append((Mount(path, volume, device), open_filesystem(volume)))
-        except ImageError as exc:
-            problems.append(f"{path}: {exc}")
-    return mounts
+            target = image.resolve(path)
+            if not image.stat(target).is_dir:
+                raise FSError(f"{target}: not a directory")
+            image.add_mount(Mount(target, volume, device), open_filesystem(volume, image.budget))
+        except FSError as exc:
+            problems.append(f"{path}: {volume.name} not mounted: {exc}")
+    return encrypted_at
+
+
+def parse_crypttab(text: str) -> dict[str, str]:
+    """Mapped name → source device, for each line of a crypttab."""
+    entries = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            entries[_unescape(fields[0])] = _unescape(fields[1])
+    return entries
 
 
 def find_volume(device: str, volumes: list[Volume]) -> Volume | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import stat
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple, cast
@@ -13,22 +14,31 @@ import pyfsxfs
 from vigil.fs.base import FileInfo, FileType, FSError, NodeFS
 from vigil.fs.image.containers import Disk
 from vigil.fs.image.errors import CorruptImage, UnsupportedFilesystem
-from vigil.fs.image.reader import ReadBudget, ScanTimeout
+from vigil.fs.image.reader import ReadBudget
 from vigil.fs.image.volumes import Volume
 
 _OPENERS: dict[str, Any] = {"ext2": pyfsext, "ext3": pyfsext, "ext4": pyfsext, "xfs": pyfsxfs}
 
 
-def open_filesystem(volume: Volume) -> Any:
+def open_filesystem(volume: Volume, budget: ReadBudget) -> Any:
     """The libyal filesystem object for a volume that `probe` recognised as ext or xfs."""
     module = _OPENERS.get(volume.probe.kind)
     if module is None:
         raise UnsupportedFilesystem(volume.probe.kind, volume.name)
     fs = module.volume()
+    corrupt = f"{volume.name}: corrupt {volume.probe.kind} filesystem"
     try:
         fs.open_file_object(volume.stream)
     except OSError as exc:
-        raise CorruptImage(f"{volume.name}: corrupt {volume.probe.kind} filesystem: {exc}") from exc
+        raise CorruptImage(f"{corrupt}: {budget.explain(exc)}") from exc
+    try:
+        root_mode = fs.get_root_directory().file_mode or 0
+    except OSError as exc:
+        fs.close()
+        raise CorruptImage(f"{corrupt}: {budget.explain(exc)}") from exc
+    if not stat.S_ISDIR(root_mode):
+        fs.close()
+        raise CorruptImage(f"{corrupt}: its root is not a directory")
     return fs
 
 
@@ -70,9 +80,7 @@ class _EntryReader(io.RawIOBase):
         try:
             data = self._entry.read_buffer_at_offset(n, self._pos)
         except OSError as exc:
-            if self._budget.timed_out:
-                raise ScanTimeout("the image scan ran past its time limit") from exc
-            raise FSError(f"{self._path}: read error: {exc}") from exc
+            raise FSError(f"{self._path}: read error: {self._budget.explain(exc)}") from exc
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -102,11 +110,17 @@ class ImageFS(NodeFS[_Node]):
         self.volumes = volumes
         self.budget = budget
         self.problems = problems  # what could not be read or mounted: kept and reported, never dropped
-        self.mount_table = [m for m, _ in mounts]
-        self._filesystems = [fs for _, fs in mounts]
+        self.mount_table: list[Mount] = []
+        self._filesystems: list[Any] = []
         self.description = ", ".join(d.name for d in disks)
-        for index, (mount, fs) in enumerate(mounts):
-            self._mounts[mount.path] = _Node(index, "/", fs.get_root_directory())
+        for mount, fs in mounts:
+            self.add_mount(mount, fs)
+
+    def add_mount(self, mount: Mount, filesystem: Any) -> None:
+        """Mount a libyal filesystem at `mount.path` (a canonical directory path; used while assembling)."""
+        self.mount_table.append(mount)
+        self._filesystems.append(filesystem)
+        self._mounts[mount.path] = _Node(len(self._filesystems) - 1, "/", filesystem.get_root_directory())
 
     def _root(self) -> _Node:
         return self._mounts["/"]
@@ -117,8 +131,7 @@ class ImageFS(NodeFS[_Node]):
         try:
             entry = self._filesystems[node.volume].get_file_entry_by_path(vpath)
         except OSError as exc:
-            self.budget.check()
-            raise FSError(f"{path}: unreadable: {exc}") from exc
+            raise FSError(f"{path}: unreadable: {self.budget.explain(exc)}") from exc
         return None if entry is None else _Node(node.volume, vpath, entry)
 
     def _info(self, node: _Node, path: str) -> FileInfo:
@@ -129,21 +142,22 @@ class ImageFS(NodeFS[_Node]):
     def _children(self, node: _Node, path: str) -> Iterator[tuple[str, _Node]]:
         self.budget.check()
         try:
-            entries = list(node.entry.sub_file_entries)
+            entries = [(entry.name, entry) for entry in node.entry.sub_file_entries]
         except OSError as exc:
-            self.budget.check()
-            raise FSError(f"{path}: cannot list directory: {exc}") from exc
+            raise FSError(f"{path}: cannot list directory: {self.budget.explain(exc)}") from exc
         base = node.vpath.rstrip("/")
-        for entry in entries:
-            name = entry.name
-            if name and name not in (".", ".."):
+        for name, entry in entries:
+            if name and name not in (".", "..") and "/" not in name:
                 yield name, _Node(node.volume, f"{base}/{name}", entry)
 
     def _identity(self, node: _Node) -> Hashable:
         return (node.volume, node.entry.inode_number)
 
     def _link_target(self, node: _Node, path: str) -> str:
-        target = node.entry.symbolic_link_target
+        try:
+            target = node.entry.symbolic_link_target
+        except OSError as exc:
+            raise FSError(f"{path}: unreadable symbolic link: {self.budget.explain(exc)}") from exc
         if target is None:
             raise FSError(f"{path}: unreadable symbolic link")
         return str(target)
@@ -159,6 +173,4 @@ class ImageFS(NodeFS[_Node]):
         for fs in self._filesystems:
             fs.close()
         for disk in self.disks:
-            close = getattr(disk.stream, "close", None)
-            if close is not None:
-                close()
+            disk.close()

@@ -9,6 +9,7 @@ and bounded in one place, whatever the layers above do.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -16,6 +17,17 @@ from typing import BinaryIO, Protocol
 
 class ScanTimeout(Exception):
     """The image scan ran past its time limit."""
+
+
+class LayerReadError(OSError):
+    """A layer could not give the bytes asked for; the message names the layer and the reason.
+
+    libyal passes it up as text inside its own error ("... with error: LayerReadError('...')"), so the
+    layer that failed first is still the one named, however many layers it crossed.
+    """
+
+
+_NESTED = re.compile(r"with error: LayerReadError\((['\"])(.*?)\1\)")
 
 
 @dataclass
@@ -26,6 +38,7 @@ class ReadBudget:
     bytes_read: int = 0
     reads: int = 0
     timed_out: bool = field(default=False)
+    past_end: str | None = None  # the first image file a read ran past the end of (a truncation hint)
 
     @classmethod
     def with_timeout(cls, seconds: float | None) -> ReadBudget:
@@ -39,10 +52,34 @@ class ReadBudget:
             raise ScanTimeout("the image scan ran past its time limit")
 
     def check(self) -> None:
-        """Raise ScanTimeout once the deadline has passed (for loops that do not read)."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        """Raise ScanTimeout once the deadline has passed.
+
+        For loops that do not read, and after any error from a libyal call: a ScanTimeout raised inside a
+        read that libyal made reaches Python again as a plain OSError, and this turns it back.
+        """
+        if self.timed_out or (self.deadline is not None and time.monotonic() > self.deadline):
             self.timed_out = True
             raise ScanTimeout("the image scan ran past its time limit")
+
+    def explain(self, exc: BaseException) -> str:
+        """Why a libyal call failed, in a line a user can act on; ScanTimeout if that was the cause.
+
+        libyal messages chain "function: what failed." from the binding inwards; the function names are noise.
+        """
+        self.check()
+        if isinstance(exc, LayerReadError):
+            return str(exc)
+        nested = _NESTED.search(str(exc))
+        if nested:
+            return nested.group(2)
+        sentences = [part.split(": ", 1)[-1] for part in str(exc).strip().rstrip(".").split(". ")]
+        reasons = list(dict.fromkeys(s for s in sentences[1:] or sentences if s))
+        text = "; ".join(reasons)[:300] or type(exc).__name__
+        if self.past_end is not None:
+            text += (
+                f" (a read ran past the end of {self.past_end}: a truncated image, or a table pointing there)"
+            )
+        return text
 
 
 class Stream(Protocol):
@@ -66,8 +103,12 @@ class BoundedReader:
         f.seek(0)
 
     def read(self, size: int = -1) -> bytes:
+        """A read by a libyal layer: one that runs past the end of the file hints at a truncated image."""
+        start = self._f.tell()
         data = self._f.read(size)
         self._budget.charge(len(data))
+        if 0 <= len(data) < size and start + size > self._size and self._budget.past_end is None:
+            self._budget.past_end = f"{self.name} ({self._size} bytes)"
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
@@ -82,8 +123,15 @@ class BoundedReader:
         return self._size
 
     def read_at(self, offset: int, size: int) -> bytes:
-        self._f.seek(offset)
-        return self.read(size)
+        """Read at `offset`, leaving the position where it was (libyal may be reading the same file)."""
+        pos = self._f.tell()
+        try:
+            self._f.seek(offset)
+            data = self._f.read(size)
+            self._budget.charge(len(data))
+            return data
+        finally:
+            self._f.seek(pos)
 
     def close(self) -> None:
         self._f.close()
@@ -96,11 +144,12 @@ class LayerStream:
     `read` past the end must return short rather than fail.
     """
 
-    def __init__(self, obj: object, size: int, name: str) -> None:
+    def __init__(self, obj: object, size: int, name: str, budget: ReadBudget) -> None:
         self.handle = obj
         self._size = size
         self._pos = 0
         self.name = name
+        self.budget = budget
 
     def read(self, size: int = -1) -> bytes:
         remaining = self._size - self._pos
@@ -108,8 +157,20 @@ class LayerStream:
             size = remaining
         if size <= 0:
             return b""
-        data: bytes = self.handle.read_buffer_at_offset(size, self._pos)  # type: ignore[attr-defined]
+        data = self._read_at(self._pos, size)
         self._pos += len(data)
+        return data
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        try:
+            data: bytes = self.handle.read_buffer_at_offset(size, offset)  # type: ignore[attr-defined]
+        except OSError as exc:
+            reason = self.budget.explain(exc)
+            if _NESTED.search(str(exc)):
+                raise LayerReadError(reason) from exc  # a lower layer already said where and why
+            raise LayerReadError(
+                f"{self.name}: cannot read {size} bytes at offset {offset}: {reason}"
+            ) from exc
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
@@ -137,5 +198,7 @@ class LayerStream:
 
 def read_at(stream: Stream, offset: int, size: int) -> bytes:
     """`size` bytes at `offset` (fewer at the end of the stream)."""
+    if isinstance(stream, BoundedReader):
+        return stream.read_at(offset, size)
     stream.seek(offset)
     return stream.read(size)

@@ -1,7 +1,9 @@
 """Volume systems: GPT and MBR partition tables, LVM2 logical volumes, LUKS detection.
 
 Every disk becomes a flat list of `Volume`s, each with the names an `/etc/fstab` may use for it
-(partition number, PARTUUID, LVM volume group and logical volume) and what `probe` found on it.
+(partition number, PARTUUID, LVM volume group and logical volume) and what `probe` found on it. What cannot be
+read (a damaged table, a partition past the end of the disk, a volume group missing a disk) is recorded in
+`VolumeScan.problems` and the rest of the disks are still read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from vigil.fs.image.probe import Probe, probe
 from vigil.fs.image.reader import LayerStream, ReadBudget, Stream, read_at
 
 _EXTENDED_MBR_TYPES = frozenset({0x05, 0x0F, 0x85})
+_GPT_PROTECTIVE = 0xEE
+_PADDED_SIZE = 1 << 50
 
 
 @dataclass
@@ -50,50 +54,73 @@ def scan_volumes(disks: list[Disk], budget: ReadBudget) -> VolumeScan:
     physical: list[Volume] = []
     for index, disk in enumerate(disks):
         try:
-            for volume in _partitions(disk, index):
-                volume.probe = probe(volume.stream)
-                (physical if volume.probe.kind == "lvm2" else result.volumes).append(volume)
+            found = list(_partitions(disk, index, result.problems, budget))
         except CorruptImage as exc:
             result.problems.append(str(exc))
-        except OSError as exc:
-            if budget.timed_out:
-                raise
-            result.problems.append(f"{disk.name}: cannot read the partition table: {exc}")
-    for pv in physical:
-        try:
-            result.volumes.extend(_logical_volumes(pv))
-        except OSError as exc:
-            if budget.timed_out:
-                raise
-            result.problems.append(f"{pv.name}: cannot read LVM2 metadata: {_short(exc)}")
+            continue
+        for volume in found:
+            try:
+                volume.probe = probe(volume.stream)
+            except OSError as exc:
+                result.problems.append(f"{volume.name}: unreadable: {budget.explain(exc)}")
+                continue
+            if volume.probe.fs_size > volume.size:
+                result.problems.append(
+                    f"{volume.name}: the {volume.probe.kind} filesystem needs {volume.probe.fs_size} bytes "
+                    f"but the volume holds {volume.size}: the image looks truncated"
+                )
+            (physical if volume.probe.kind == "lvm2" else result.volumes).append(volume)
+    result.volumes.extend(_logical_volumes(physical, result.problems, budget))
     return result
 
 
-def _partitions(disk: Disk, index: int) -> Iterator[Volume]:
+def _partitions(disk: Disk, index: int, problems: list[str], budget: ReadBudget) -> Iterator[Volume]:
     stream = disk.stream
     base = f"disk{index}"
-    if pyvsgpt.check_volume_signature_file_object(stream):
-        yield from _gpt(disk, index, base)
-    elif _has_mbr_partitions(stream):
-        yield from _mbr(disk, index, base)
+    try:
+        is_gpt = pyvsgpt.check_volume_signature_file_object(stream)
+        mbr_types = _mbr_types(stream)
+    except OSError as exc:
+        raise CorruptImage(f"{disk.name}: cannot read the partition table: {budget.explain(exc)}") from exc
+    if is_gpt:
+        yield from _gpt(disk, index, base, problems, budget)
+    elif _GPT_PROTECTIVE in mbr_types:
+        raise CorruptImage(f"{disk.name}: corrupt GPT: a protective MBR but no GPT header in sector 1")
+    elif mbr_types:
+        yield from _mbr(disk, index, base, problems, budget)
     else:
         yield Volume(base, stream, disk.size, index)
 
 
-def _gpt(disk: Disk, index: int, base: str) -> Iterator[Volume]:
+def _gpt(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBudget) -> Iterator[Volume]:
     table = pyvsgpt.volume()
     try:
         table.open_file_object(disk.stream)
     except OSError as exc:
-        raise CorruptImage(f"{disk.name}: corrupt GPT: {_short(exc)}") from exc
+        header = read_at(disk.stream, 512, 92)
+        backup_lba = struct.unpack_from("<Q", header, 32)[0] if len(header) == 92 else 0
+        if (backup_lba + 1) * 512 > disk.size:
+            raise CorruptImage(
+                f"{disk.name}: truncated image: its GPT describes a disk of {(backup_lba + 1) * 512} bytes, "
+                f"the image holds {disk.size}"
+            ) from exc
+        reason = budget.explain(exc)
+        # libvsgpt refuses a whole table for one entry past the end of the disk; the kernel skips that
+        # partition and reads the others, and so do we (each one past the end is a problem below)
+        table = pyvsgpt.volume()
+        try:
+            table.open_file_object(_Padded(disk.stream, disk.size))
+        except OSError:
+            raise CorruptImage(f"{disk.name}: cannot read the GPT: {reason}") from exc
     for part in table.partitions:
         number = part.entry_index + 1
         offset, size = part.volume_offset, part.size
         if offset + size > disk.size:
-            raise CorruptImage(f"{disk.name}: GPT partition {number} extends past the end of the disk")
+            problems.append(f"{disk.name}: GPT partition {number} extends past the end of the disk, not read")
+            continue
         yield Volume(
             f"{base}p{number}",
-            LayerStream(part, size, f"{disk.name} partition {number}"),
+            LayerStream(part, size, f"{disk.name} partition {number}", budget),
             size,
             index,
             partition=number,
@@ -102,16 +129,51 @@ def _gpt(disk: Disk, index: int, base: str) -> Iterator[Volume]:
         )
 
 
-def _has_mbr_partitions(stream: Stream) -> bool:
+class _Padded:
+    """A disk seen through a much larger window, zeros past its end (only partition tables read it)."""
+
+    def __init__(self, stream: Stream, size: int) -> None:
+        self._stream = stream
+        self._size = size
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = _PADDED_SIZE - self._pos if size < 0 else min(size, _PADDED_SIZE - self._pos)
+        data = (
+            read_at(self._stream, self._pos, min(size, self._size - self._pos))
+            if self._pos < self._size
+            else b""
+        )
+        data += bytes(size - len(data))
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset + (self._pos if whence == 1 else _PADDED_SIZE if whence == 2 else 0)
+        return self._pos
+
+    def get_offset(self) -> int:
+        return self._pos
+
+    tell = get_offset
+
+    def get_size(self) -> int:
+        return _PADDED_SIZE
+
+
+def _mbr_types(stream: Stream) -> set[int]:
+    """The partition types in a sector-0 MBR, or none when sector 0 is not a partition table."""
     sector = read_at(stream, 0, 512)
-    if sector[510:512] != b"\x55\xaa":
-        return False
+    if len(sector) < 512 or sector[510:512] != b"\x55\xaa":
+        return set()
     entries = [sector[446 + 16 * i : 462 + 16 * i] for i in range(4)]
     # a filesystem boot sector also ends in 55 AA: require sane entries (status 0x00/0x80, a type)
-    return any(e[4] != 0 for e in entries) and all(e[0] in (0, 0x80) for e in entries)
+    if not all(e[0] in (0, 0x80) for e in entries):
+        return set()
+    return {e[4] for e in entries if e[4]}
 
 
-def _mbr(disk: Disk, index: int, base: str) -> Iterator[Volume]:
+def _mbr(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBudget) -> Iterator[Volume]:
     sector = read_at(disk.stream, 0, 512)
     signature = struct.unpack("<I", sector[440:444])[0]
     primary: dict[int, int] = {}  # start byte → partition number (1–4)
@@ -122,19 +184,23 @@ def _mbr(disk: Disk, index: int, base: str) -> Iterator[Volume]:
     table = pyvsmbr.volume()
     try:
         table.open_file_object(disk.stream)
+        parts = list(table.partitions)
     except OSError as exc:
-        raise CorruptImage(f"{disk.name}: corrupt MBR partition table: {_short(exc)}") from exc
+        raise CorruptImage(
+            f"{disk.name}: cannot read the MBR partition table: {budget.explain(exc)}"
+        ) from exc
     logical = 5
-    for part in table.partitions:
+    for part in parts:
         offset, size = part.volume_offset, part.size
-        if offset + size > disk.size:
-            raise CorruptImage(f"{disk.name}: MBR partition at {offset} extends past the end of the disk")
         number = primary.get(offset)
         if number is None:
             number, logical = logical, logical + 1
+        if offset + size > disk.size:
+            problems.append(f"{disk.name}: MBR partition {number} extends past the end of the disk, not read")
+            continue
         yield Volume(
             f"{base}p{number}",
-            LayerStream(part, size, f"{disk.name} partition {number}"),
+            LayerStream(part, size, f"{disk.name} partition {number}", budget),
             size,
             index,
             partition=number,
@@ -143,24 +209,67 @@ def _mbr(disk: Disk, index: int, base: str) -> Iterator[Volume]:
         )
 
 
-def _logical_volumes(pv: Volume) -> Iterator[Volume]:
+def _logical_volumes(physical: list[Volume], problems: list[str], budget: ReadBudget) -> Iterator[Volume]:
+    """The logical volumes of every volume group, each group opened once over all its physical volumes."""
+    by_uuid = {pv.probe.uuid: pv for pv in physical}
+    opened: set[str] = set()
+    for pv in physical:
+        try:
+            group_id, group_name, members = _volume_group(pv)
+        except OSError as exc:
+            problems.append(f"{pv.name}: cannot read LVM2 metadata: {budget.explain(exc)}")
+            continue
+        if group_id in opened:
+            continue
+        opened.add(group_id)
+        where = f"LVM volume group {group_name}"
+        missing = [uuid for uuid in members if uuid not in by_uuid]
+        if missing:
+            problems.append(
+                f"{where}: {len(missing)} of its {len(members)} physical volumes are not on the given disks, "
+                "its logical volumes are not read"
+            )
+            continue
+        try:
+            handle = pyvslvm.handle()
+            handle.open_file_object(pv.stream)
+            handle.open_physical_volume_files_as_file_objects([by_uuid[uuid].stream for uuid in members])
+            lvs = [(lv, lv.name, lv.size) for lv in handle.get_volume_group().logical_volumes]
+        except OSError as exc:
+            reason = budget.explain(exc)
+            if len(members) > 1:  # libvslvm 20260901 fails on every group with two physical volumes or more
+                reason = f"spans {len(members)} physical volumes, which libvslvm cannot read ({reason})"
+            problems.append(f"{where}: {reason}; its logical volumes are not read")
+            continue
+        for lv, name, size in lvs:
+            volume = Volume(
+                f"{group_name}/{name}",
+                LayerStream(lv, size, f"LVM {group_name}/{name}", budget),
+                size,
+                pv.disk_index,
+                lvm=(group_name, name),
+            )
+            try:
+                volume.probe = probe(volume.stream)
+            except OSError as exc:
+                problems.append(f"{volume.name}: unreadable: {budget.explain(exc)}")
+                continue
+            yield volume
+
+
+def _volume_group(pv: Volume) -> tuple[str, str, list[str]]:
+    """(identifier, name, physical-volume UUIDs in order) of the group a physical volume belongs to.
+
+    A separate handle: one that has answered get_volume_group can no longer read the group's data.
+    """
     handle = pyvslvm.handle()
     handle.open_file_object(pv.stream)
-    handle.open_physical_volume_files_as_file_objects([pv.stream])
-    group = handle.get_volume_group()
-    for lv in group.logical_volumes:
-        size = lv.size
-        volume = Volume(
-            f"{group.name}/{lv.name}",
-            LayerStream(lv, size, f"LVM {group.name}/{lv.name}"),
-            size,
-            pv.disk_index,
-            lvm=(group.name, lv.name),
-        )
-        volume.probe = probe(volume.stream)
-        yield volume
+    try:
+        group = handle.get_volume_group()
+        return group.identifier, group.name, [_lvm_uuid(p.identifier) for p in group.physical_volumes]
+    finally:
+        handle.close()
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".")
-    return text.split(". ")[-1] or type(exc).__name__
+def _lvm_uuid(identifier: str) -> str:
+    return identifier.replace("-", "")
