@@ -57,6 +57,9 @@ class Mount:
     source: str  # how it was found: "root", or the fstab line's first field
 
 
+_READ_BUFFER = 4096
+
+
 class _EntryReader(io.RawIOBase):
     """A libyal file entry as a raw, seekable binary stream."""
 
@@ -164,7 +167,9 @@ class ImageFS(NodeFS[_Node]):
 
     def _open(self, node: _Node, path: str) -> BinaryIO:
         raw = _EntryReader(node.entry, path, self.budget)
-        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=256 * 1024))
+        # a block-sized buffer: extractors that peek at headers (ELF, zip) read kilobytes, not the
+        # read-ahead; larger reads bypass the buffer and go to libyal in one call
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=_READ_BUFFER))
 
     def bytes_read(self) -> int:
         return self.budget.bytes_read
