@@ -12,7 +12,8 @@ import pytest
 from tests.support.catalog import CONTRACT_LAYOUTS, Built
 from tests.support.fixtures import contract_tree, image_cache, layout_image  # noqa: F401
 
-from vigil.fs import FileSystem, FileType, ImageFS, LiveFS, open_image
+from vigil.fs import FileSystem, FileType, LiveFS, open_image
+from vigil.fs.image.imagefs import ImageFS
 
 VIEWS = ("live", *CONTRACT_LAYOUTS)
 

@@ -1,4 +1,13 @@
-"""Read-only filesystem views of a target: the live host (`LiveFS`) or disk images (`open_image`)."""
+"""Read-only filesystem views of a target: the live host (`LiveFS`) or disk images (`open_image`).
+
+The disk-image layers (libyal) load on the first `open_image`: inventorying the live host does not pay
+for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 from vigil.fs.base import (
     FileInfo,
@@ -11,7 +20,6 @@ from vigil.fs.base import (
     normalize,
     read_bytes,
 )
-from vigil.fs.image.assemble import open_image
 from vigil.fs.image.errors import (
     CorruptImage,
     EncryptedVolume,
@@ -19,9 +27,25 @@ from vigil.fs.image.errors import (
     NoOperatingSystem,
     UnsupportedFilesystem,
 )
-from vigil.fs.image.imagefs import ImageFS
 from vigil.fs.image.reader import ScanTimeout
 from vigil.fs.live import LiveFS
+
+if TYPE_CHECKING:
+    import os
+
+    from vigil.fs.image.imagefs import ImageFS
+
+
+def open_image(
+    sources: str | os.PathLike[str] | BinaryIO | Sequence[str | os.PathLike[str] | BinaryIO],
+    *,
+    timeout: float | None = 900.0,
+) -> ImageFS:
+    """One instance's disk image(s) as one read-only tree (see `vigil.fs.image.assemble.open_image`)."""
+    from vigil.fs.image.assemble import open_image as assemble
+
+    return assemble(sources, timeout=timeout)
+
 
 __all__ = [
     "CorruptImage",
@@ -31,7 +55,6 @@ __all__ = [
     "FileSystem",
     "FileType",
     "ImageError",
-    "ImageFS",
     "LiveFS",
     "NoOperatingSystem",
     "NotADirectory",

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from vigil.fs import FileSystem, ImageFS, LiveFS, open_image
+from vigil.fs import FileSystem, LiveFS, open_image
 from vigil.inventory.collect import Collector, Limits, PathScope
 from vigil.inventory.model import Inventory, Target, VolumeInfo
 from vigil.inventory.registry import extractors
+
+if TYPE_CHECKING:
+    from vigil.fs.image.imagefs import ImageFS
 
 # never walked on a live host: pseudo and network filesystems (the agent must not stall on NFS)
 _SKIPPED_FSTYPES = frozenset(
