@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from vigil.inventory.extractor import Extractor
 from vigil.inventory.language.binaries import BinaryExtractor
+from vigil.inventory.language.node import NodeInstalledExtractor, NpmLockfileExtractor
+from vigil.inventory.language.python import PythonInstalledExtractor
 from vigil.inventory.language.rust import CargoLockExtractor
 from vigil.inventory.os.apk import ApkExtractor
 from vigil.inventory.os.dpkg import DpkgExtractor
@@ -15,6 +17,9 @@ OS_EXTRACTORS: tuple[Extractor, ...] = (DpkgExtractor(), RpmExtractor(), ApkExtr
 # deep inspection: language packages, and the OS file lists that tell which of them the OS installed
 LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (
     DpkgFileListExtractor(),
+    PythonInstalledExtractor(),
+    NodeInstalledExtractor(),
+    NpmLockfileExtractor(),
     BinaryExtractor(),
     CargoLockExtractor(),
 )
