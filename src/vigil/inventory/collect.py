@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import posixpath
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from vigil.fs import FileInfo, FileSystem, FSError, ScanTimeout
+from vigil.fs import FileInfo, FileSystem, FileType, FSError, ScanTimeout
 from vigil.inventory.extractor import Extractor, FoundFile
 from vigil.inventory.kernel import detect_kernel
 from vigil.inventory.model import (
@@ -105,17 +104,21 @@ class _Dispatch:
         return index
 
     def for_walked_file(self, info: FileInfo) -> list[int]:
-        name = info.name
-        found = list(self.names.get(name, ()))
-        for suffix, i in self.by_tail.get(name, ()):
-            if info.path.endswith(suffix):
-                found.append(i)
-        if "." in name:
-            lowered = name.lower()
-            for suffix, i in self.by_extension.get(lowered.rsplit(".", 1)[1], ()):
-                if lowered.endswith(suffix):
-                    found.append(i)
-        if self.executables and info.is_executable:
+        """The extractors wanting one regular file the walk found (called for every file: kept lean)."""
+        path = info.path
+        name = path[path.rfind("/") + 1 :]
+        named = self.names.get(name)
+        found = list(named) if named else []
+        tails = self.by_tail.get(name)
+        if tails:
+            found.extend(i for suffix, i in tails if path.endswith(suffix))
+        dot = name.rfind(".")
+        if dot >= 0:
+            by_extension = self.by_extension.get(name[dot + 1 :].lower())
+            if by_extension:
+                lowered = name.lower()
+                found.extend(i for suffix, i in by_extension if lowered.endswith(suffix))
+        if self.executables and info.mode & 0o111:
             found.extend(self.executables)
         return found
 
@@ -233,7 +236,7 @@ class Collector:
                 self._stats.files_seen += 1
                 if self._stats.files_seen % _CHECK_EVERY == 0 and not self._tick():
                     return
-                if info.is_file:
+                if info.type is FileType.REGULAR:
                     wanting = index.for_walked_file(info)
                     if wanting:
                         self._dispatch(info, wanting, ctx)
@@ -326,32 +329,46 @@ def _mark_owned(packages: list[Package], owned: dict[str, str], fs: FileSystem) 
     """Mark language packages whose files an OS package installed (matched once, through the distro)."""
     if not owned:
         return packages
-    canonical = _canonical_owned(owned, fs)
+    aliases = _top_level_aliases(fs)
     result = []
     for package in packages:
         if package.package_manager != "OS" and package.owner is None:
-            owner = next((canonical[loc] for loc in package.locations if loc in canonical), None)
+            owner = next((o for loc in package.locations if (o := _owner_of(loc, owned, aliases))), None)
             if owner is not None:
                 package = dataclasses.replace(package, owner=owner)
         result.append(package)
     return result
 
 
-def _canonical_owned(owned: dict[str, str], fs: FileSystem) -> dict[str, str]:
-    """Owned paths as the walk sees them: `/lib/…` on a merged-/usr system is found as `/usr/lib/…`."""
-    top_level: dict[str, str] = {}
-    result: dict[str, str] = {}
-    for path, owner in owned.items():
-        head, sep, rest = path[1:].partition("/")
-        if head not in top_level:
+def _owner_of(path: str, owned: dict[str, str], aliases: list[tuple[str, str]]) -> str | None:
+    owner = owned.get(path)
+    if owner is None:
+        for real, alias in aliases:
+            if path.startswith(real):
+                owner = owned.get(alias + path[len(real) :])
+                if owner is not None:
+                    break
+    return owner
+
+
+def _top_level_aliases(fs: FileSystem) -> list[tuple[str, str]]:
+    """(real prefix, linked prefix) of top-level links: on a merged-/usr system the walk finds `/usr/lib/…`
+    where the package's file list says `/lib/…`. Looking a few package locations up under both names is
+    cheaper than canonicalising the hundreds of thousands of paths the file lists hold."""
+    aliases = []
+    try:
+        entries = list(fs.list_dir("/"))
+    except FSError:
+        return []
+    for entry in entries:
+        if entry.is_symlink:
             try:
-                top_level[head] = fs.resolve("/" + head)
+                real = fs.resolve(entry.path)
             except FSError:
-                top_level[head] = "/" + head
-        real_head = top_level[head]
-        result[posixpath.join(real_head, rest) if sep else real_head] = owner
-        result.setdefault(path, owner)
-    return result
+                continue
+            if real != entry.path:
+                aliases.append((real.rstrip("/") + "/", entry.path + "/"))
+    return aliases
 
 
 def _merge(packages: list[Package]) -> list[Package]:

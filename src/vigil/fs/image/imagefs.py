@@ -124,6 +124,7 @@ class ImageFS(NodeFS[_Node]):
         self.mount_table.append(mount)
         self._filesystems.append(filesystem)
         self._mounts[mount.path] = _Node(len(self._filesystems) - 1, "/", filesystem.get_root_directory())
+        self._dirs.clear()
 
     def _root(self) -> _Node:
         return self._mounts["/"]
