@@ -294,19 +294,26 @@ class NodeFS(ABC, Generic[N]):
     def walk(
         self, top: str = "/", *, skip: frozenset[str] = frozenset(), on_error: ErrorSink | None = None
     ) -> Iterator[FileInfo]:
-        real, node = self._lookup(top, follow_last=True)
+        # each directory with the chain of directories above it: what `_lookup` resumes from when an
+        # extractor opens a file the walk found, instead of resolving its path again from the root
+        top_chain = tuple(self._resolve(self._root_stack(), _components(top), top, follow_last=True))
+        real, node = top_chain[-1]
         if not self._info(node, real).is_dir:
             raise NotADirectory(f"{top}: not a directory")
-        stack = [(real, node)]
+        stack = [top_chain]
         seen: set[Hashable] = {self._identity(node)}
         while stack:
-            dir_path, dir_node = stack.pop()
+            chain = stack.pop()
+            dir_path, dir_node = chain[-1]
             try:
                 children = list(self._children(dir_node, dir_path))
             except FSError as exc:
                 if on_error is not None:
                     on_error(dir_path, exc)
                 continue
+            if len(self._dirs) >= _DIR_CACHE_SIZE:
+                self._dirs.clear()
+            self._dirs[dir_path] = chain
             for name, child in children:
                 child_path = posixpath.join(dir_path, name)
                 if child_path in skip:
@@ -322,7 +329,7 @@ class NodeFS(ABC, Generic[N]):
                                 on_error(child_path, SymlinkLoop(f"{child_path}: directory loop"))
                             continue
                         seen.add(identity)
-                    stack.append((child_path, child))
+                    stack.append((*chain, (child_path, child)))
 
     def bytes_read(self) -> int:
         return 0

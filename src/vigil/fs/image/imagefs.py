@@ -114,6 +114,7 @@ class ImageFS(NodeFS[_Node]):
         self.budget = budget
         self.problems = problems  # what could not be read or mounted: kept and reported, never dropped
         self.mount_table: list[Mount] = []
+        self._listed: tuple[tuple[int, str] | None, dict[str, _Node]] = (None, {})
         self._filesystems: list[Any] = []
         self.description = ", ".join(d.name for d in disks)
         for mount, fs in mounts:
@@ -130,6 +131,9 @@ class ImageFS(NodeFS[_Node]):
         return self._mounts["/"]
 
     def _child(self, node: _Node, name: str, path: str) -> _Node | None:
+        listed_key, listed = self._listed
+        if listed_key == (node.volume, node.vpath) and name in listed:
+            return listed[name]  # a file the walk just found: no second lookup from the volume's root
         # by path from the volume: libfsext/libfsxfs's get_sub_file_entry_by_name fails on valid names
         vpath = f"{node.vpath.rstrip('/')}/{name}"
         try:
@@ -150,9 +154,15 @@ class ImageFS(NodeFS[_Node]):
         except OSError as exc:
             raise FSError(f"{path}: cannot list directory: {self.budget.explain(exc)}") from exc
         base = node.vpath.rstrip("/")
-        for name, entry in entries:
-            if name and name not in (".", "..") and "/" not in name:
-                yield name, _Node(node.volume, f"{base}/{name}", entry)
+        children = {
+            name: _Node(node.volume, f"{base}/{name}", entry)
+            for name, entry in entries
+            if name and name not in (".", "..") and "/" not in name
+        }
+        # the walk hands each file to the extractors while this directory is the last one listed: opening
+        # it by path would make libyal read every directory on the path again (16-90 KiB per file)
+        self._listed = ((node.volume, node.vpath), children)
+        yield from children.items()
 
     def _identity(self, node: _Node) -> Hashable:
         return (node.volume, node.entry.inode_number)
