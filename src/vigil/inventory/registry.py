@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from vigil.inventory.extractor import Extractor
 from vigil.inventory.language.binaries import BinaryExtractor
+from vigil.inventory.language.dotnet import DepsJsonExtractor
 from vigil.inventory.language.node import NodeInstalledExtractor, NpmLockfileExtractor
+from vigil.inventory.language.php import ComposerInstalledExtractor, ComposerLockExtractor
 from vigil.inventory.language.python import PythonInstalledExtractor
+from vigil.inventory.language.ruby import GemfileLockExtractor, GemspecExtractor
 from vigil.inventory.language.rust import CargoLockExtractor
 from vigil.inventory.os.apk import ApkExtractor
 from vigil.inventory.os.dpkg import DpkgExtractor
@@ -22,6 +25,11 @@ LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (
     NpmLockfileExtractor(),
     BinaryExtractor(),
     CargoLockExtractor(),
+    GemspecExtractor(),
+    GemfileLockExtractor(),
+    ComposerInstalledExtractor(),
+    ComposerLockExtractor(),
+    DepsJsonExtractor(),
 )
 
 
