@@ -374,7 +374,9 @@ def _top_level_aliases(fs: FileSystem) -> list[tuple[str, str]]:
 def _merge(packages: list[Package]) -> list[Package]:
     """One entry per package identity: the same package found in two places lists both locations."""
     merged: dict[tuple[str, str | None], Package] = {}
-    for package in packages:
+    # in a fixed order, not the walk's: a directory and an image of it list entries in different orders,
+    # and the first copy of a package found twice (installed, and in a lock file) is the one kept
+    for package in sorted(packages, key=lambda p: (p.extractor, p.locations)):
         # an owned copy and a free copy of one package stay apart: only the owned one goes via the distro
         key = (package.key, package.owner)
         existing = merged.get(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from vigil.inventory.extractor import Extractor
 from vigil.inventory.language.binaries import BinaryExtractor
 from vigil.inventory.language.dotnet import DepsJsonExtractor
+from vigil.inventory.language.java import JavaArchiveExtractor
 from vigil.inventory.language.node import NodeInstalledExtractor, NpmLockfileExtractor
 from vigil.inventory.language.php import ComposerInstalledExtractor, ComposerLockExtractor
 from vigil.inventory.language.python import PythonInstalledExtractor
@@ -23,6 +24,7 @@ LANGUAGE_EXTRACTORS: tuple[Extractor, ...] = (
     PythonInstalledExtractor(),
     NodeInstalledExtractor(),
     NpmLockfileExtractor(),
+    JavaArchiveExtractor(),
     BinaryExtractor(),
     CargoLockExtractor(),
     GemspecExtractor(),
