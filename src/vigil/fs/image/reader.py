@@ -196,9 +196,61 @@ class LayerStream:
         return self.read(size)
 
 
+class Window:
+    """A byte range of another stream: a partition is its disk from its first byte to its last.
+
+    Reads go straight to the disk's stream. Through libvsgpt's partition object each read of a
+    filesystem went Python -> C -> Python again: a walk of an xfs root on a GPT disk took 3.0 s, against
+    1.8 s for the same filesystem as a bare image.
+    """
+
+    def __init__(self, stream: Stream, offset: int, size: int, name: str) -> None:
+        self._stream = stream
+        self._offset = offset
+        self._size = size
+        self._pos = 0
+        self.name = name
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._size - self._pos
+        if size < 0 or size > remaining:
+            size = remaining
+        if size <= 0:
+            return b""
+        data = read_at(self._stream, self._offset + self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence == os.SEEK_END:
+            offset += self._size
+        if offset < 0:
+            raise OSError(f"{self.name}: negative seek")
+        self._pos = offset
+        return offset
+
+    def get_offset(self) -> int:
+        return self._pos
+
+    tell = get_offset
+
+    def get_size(self) -> int:
+        return self._size
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        size = max(0, min(size, self._size - offset))
+        return read_at(self._stream, self._offset + offset, size) if size else b""
+
+
 def read_at(stream: Stream, offset: int, size: int) -> bytes:
-    """`size` bytes at `offset` (fewer at the end of the stream)."""
-    if isinstance(stream, BoundedReader):
+    """`size` bytes at `offset` (fewer at the end of the stream), leaving the stream's position alone
+    where it can: a libyal layer reading the same stream may rely on it."""
+    if isinstance(stream, BoundedReader | Window):
         return stream.read_at(offset, size)
+    if isinstance(stream, LayerStream):
+        size = max(0, min(size, stream.get_size() - offset))
+        return stream._read_at(offset, size) if size else b""
     stream.seek(offset)
     return stream.read(size)

@@ -19,7 +19,7 @@ import pyvsmbr
 from vigil.fs.image.containers import Disk
 from vigil.fs.image.errors import CorruptImage
 from vigil.fs.image.probe import Probe, probe
-from vigil.fs.image.reader import LayerStream, ReadBudget, Stream, read_at
+from vigil.fs.image.reader import LayerStream, ReadBudget, Stream, Window, read_at
 
 _EXTENDED_MBR_TYPES = frozenset({0x05, 0x0F, 0x85})
 _GPT_PROTECTIVE = 0xEE
@@ -120,7 +120,7 @@ def _gpt(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBud
             continue
         yield Volume(
             f"{base}p{number}",
-            LayerStream(part, size, f"{disk.name} partition {number}", budget),
+            Window(disk.stream, offset, size, f"{disk.name} partition {number}"),
             size,
             index,
             partition=number,
@@ -200,7 +200,7 @@ def _mbr(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBud
             continue
         yield Volume(
             f"{base}p{number}",
-            LayerStream(part, size, f"{disk.name} partition {number}", budget),
+            Window(disk.stream, offset, size, f"{disk.name} partition {number}"),
             size,
             index,
             partition=number,
