@@ -167,3 +167,24 @@ def test_debian_s_jars_on_this_host_are_read_and_owned_by_their_packages(tmp_pat
         assert found[name].version == version.split("-", 1)[0]
         assert found[name].owner == debian
     assert shutil.which("dpkg-query")
+
+
+def test_an_archive_with_a_launcher_script_before_it_is_read(tmp_path):
+    """Spring Boot's "fully executable" jars start with a shell script: every offset is shifted."""
+    launcher = b"#!/bin/bash\n# launch script\n" + b"#" * 5000 + b"\nexit 0\n"
+    packages, _ = _extract(tmp_path, "/opt/app/app.jar", launcher + (FIXTURES / "complex.jar").read_bytes())
+    assert [p.name for p in packages] == [
+        "com.some.package:package-name",
+        "com.some.anotherpackage:another-package-name",
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_a_truncated_or_damaged_archive_is_a_clear_error(tmp_path):
+    jar = (FIXTURES / "simple.jar").read_bytes()
+    with pytest.raises(ExtractError, match="no end of central directory record"):
+        _extract(tmp_path, "/opt/cut.jar", jar[: len(jar) // 2])
+    directory = jar.find(b"PK\x01\x02")  # the header of pom.properties, the first entry
+    damaged = jar[:directory] + b"XX\x01\x02" + jar[directory + 4 :]
+    with pytest.raises(ExtractError, match="a damaged central directory"):
+        _extract(tmp_path, "/opt/damaged.jar", damaged)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import zipfile
 from collections.abc import Iterable
 from typing import IO, ClassVar
 
@@ -18,6 +17,7 @@ from vigil.inventory.language.java.identify import (
 from vigil.inventory.language.java.zipread import (
     MAX_METADATA,
     MAX_NESTED,
+    Archive,
     ArchiveBomb,
     InflateBudget,
     open_archive,
@@ -52,54 +52,67 @@ class JavaArchiveExtractor:
         ctx: ExtractContext,
     ) -> list[Package]:
         """The packages of one archive (`inner`: the member path of each nesting level, outermost first)."""
-        with open_archive(f, where) as archive:
-            found = self._identify(archive, where, budget, ctx)
-            if not found:
-                named = from_file_name(posixpath.basename(inner[-1] if inner else outer))
-                found = [named] if named else []
-            location = (outer,) if not inner else (outer, where)
-            packages = [_package(c, location, self.name) for c in found]
-            for info in archive.infolist():
-                if info.is_dir() or not info.filename.lower().endswith(ARCHIVE_SUFFIXES):
-                    continue
-                nested = f"{where}!/{info.filename}"
-                if depth + 1 > MAX_DEPTH:
-                    ctx.error(outer, f"{nested}: nested more than {MAX_DEPTH} archives deep; not read")
-                    continue
-                try:
-                    data = read_member(archive, info, MAX_NESTED, budget, where)
-                    packages += self._archive(
-                        io.BytesIO(data), nested, outer, (*inner, info.filename), depth + 1, budget, ctx
-                    )
-                except ArchiveBomb:
-                    raise
-                except ExtractError as exc:
-                    ctx.error(outer, str(exc))
-            return packages
+        archive = open_archive(f, where, _wanted, _WANTED_HINT)
+        found = self._identify(archive, budget, ctx)
+        if not found:
+            named = from_file_name(posixpath.basename(inner[-1] if inner else outer))
+            found = [named] if named else []
+        location = (outer,) if not inner else (outer, where)
+        packages = [_package(c, location, self.name) for c in found]
+        for entry in archive.entries:
+            if not entry.name.lower().endswith(ARCHIVE_SUFFIXES):
+                continue
+            nested = f"{where}!/{entry.name}"
+            if depth + 1 > MAX_DEPTH:
+                ctx.error(outer, f"{nested}: nested more than {MAX_DEPTH} archives deep; not read")
+                continue
+            try:
+                data = read_member(archive, entry, MAX_NESTED, budget)
+                packages += self._archive(
+                    io.BytesIO(data), nested, outer, (*inner, entry.name), depth + 1, budget, ctx
+                )
+            except ArchiveBomb:
+                raise
+            except ExtractError as exc:
+                ctx.error(outer, str(exc))
+        return packages
 
-    def _identify(
-        self, archive: zipfile.ZipFile, where: str, budget: InflateBudget, ctx: ExtractContext
-    ) -> list[Coordinates]:
+    def _identify(self, archive: Archive, budget: InflateBudget, ctx: ExtractContext) -> list[Coordinates]:
         """Every pom.properties' artifact (a shaded jar holds several); else the manifest's."""
         found: list[Coordinates] = []
         manifest = None
-        for info in archive.infolist():
-            base = posixpath.basename(info.filename)
-            if base == "pom.properties" and not info.is_dir():
-                text = read_member(archive, info, MAX_METADATA, budget, where).decode("utf-8", "replace")
+        for entry in archive.entries:
+            if entry.name.endswith("pom.properties") and _base(entry.name) == "pom.properties":
+                text = read_member(archive, entry, MAX_METADATA, budget).decode("utf-8", "replace")
                 coordinates = from_pom_properties(text)
                 if coordinates is None:
-                    ctx.error(where, f"{info.filename}: no groupId, artifactId or version; ignored")
+                    ctx.error(archive.where, f"{entry.name}: no groupId, artifactId or version; ignored")
                 elif coordinates not in found:
                     found.append(coordinates)
-            elif info.filename.upper() == "META-INF/MANIFEST.MF":
-                manifest = info
+            elif entry.name.upper() == "META-INF/MANIFEST.MF":
+                manifest = entry
         if not found and manifest is not None:
-            text = read_member(archive, manifest, MAX_METADATA, budget, where).decode("utf-8", "replace")
+            text = read_member(archive, manifest, MAX_METADATA, budget).decode("utf-8", "replace")
             described = from_manifest(text)
             if described is not None:
                 found.append(described)
         return found
+
+
+def _base(name: str) -> str:
+    return name[name.rfind("/") + 1 :]
+
+
+_WANTED_HINT = (b"pom.properties", b"manifest.mf", b".jar", b".war", b".ear", b".par")
+
+
+def _wanted(name: str) -> bool:
+    """The members identification and nesting need: nothing else is ever read or even kept."""
+    return (
+        (name.endswith("pom.properties") and _base(name) == "pom.properties")
+        or (len(name) == 20 and name.upper() == "META-INF/MANIFEST.MF")
+        or name.lower().endswith(ARCHIVE_SUFFIXES)
+    )
 
 
 def _package(c: Coordinates, locations: tuple[str, ...], extractor: str) -> Package:
