@@ -1,26 +1,35 @@
 """Composer packages: what `vendor/composer/installed.json` says is installed, and `composer.lock`.
 
-`installed.json` is Composer's own record of the `vendor/` directory: a list of packages (Composer 1) or
-`{"packages": [...]}` (Composer 2). `composer.lock` pins a project's `packages` and `packages-dev`. A
-package is `vendor/name` with the version as Composer wrote it (`v5.4.2` keeps its `v`: the Packagist
-version scheme compares it). Metapackages are kept, as osv-scalibr keeps them (`sentry/sdk` is one, and
-advisories can name them); `dev-*` branches are reported with a note, as no released version names them.
+`installed.json` is Composer's own record of the vendor directory: a list of packages (Composer 1) or
+`{"packages": [...], "dev-package-names": [...]}` (Composer 2). It sits in `<vendor-dir>/composer/`, and
+the vendor directory is not always `vendor` (`config.vendor-dir`: Nextcloud ships `3rdparty/`), so any
+`composer/installed.json` is read and its shape checked. `composer.lock` pins a project's `packages` and
+`packages-dev`.
+
+A package is `vendor/name` with the version as Composer wrote it: `v1.8.1` keeps its `v`, as osv-scalibr,
+Syft and Trivy report it (the Packagist version scheme compares it). Metapackages are kept, as osv-scalibr
+keeps them (`sentry/sdk` is one, and advisories can name them); development dependencies and `dev-*`
+branches are reported with a note.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, ClassVar
 
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
 
-MAX_COMPOSER_FILE = 32 << 20  # a large application's installed.json is a few MiB
+MAX_COMPOSER_FILE = 16 << 20  # with hundreds of packages (Magento, Drupal), installed.json is a few MiB
+DEV_DEPENDENCY = "a development dependency"
+DEV_BRANCH = "a development branch, not a released version"
 
 
 def _load(file: FoundFile) -> Any:
+    if file.info.size > MAX_COMPOSER_FILE:
+        raise ExtractError(f"{file.path}: {file.info.size} bytes, over the {MAX_COMPOSER_FILE}-byte limit")
     try:
         return json.loads(file.read(MAX_COMPOSER_FILE))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -33,9 +42,9 @@ def _packages(
     file: FoundFile,
     ctx: ExtractContext,
     extractor: str,
-    dev: bool | frozenset[str] = False,
+    dev: Collection[str] | bool,
 ) -> list[Package]:
-    """`dev`: every record is a development dependency, or the names of those that are."""
+    """The packages of one list; `dev`: all of them are development dependencies, or the names of those."""
     if records is None:
         return []
     if not isinstance(records, list):
@@ -50,10 +59,11 @@ def _packages(
             ctx.error(file.path, f"{field}[{index}]: no name or version")
             continue
         vendor, _, project = name.partition("/")
-        is_dev = name in dev if isinstance(dev, frozenset) else dev
-        notes: tuple[str, ...] = ("a development dependency",) if is_dev else ()
+        notes: tuple[str, ...] = ()
+        if dev is True or (not isinstance(dev, bool) and name in dev):
+            notes += (DEV_DEPENDENCY,)
         if version.startswith("dev-") or version.endswith("-dev"):
-            notes += ("a development branch, not a released version",)
+            notes += (DEV_BRANCH,)
         packages.append(
             Package(
                 name=name,
@@ -70,23 +80,19 @@ def _packages(
 
 
 class ComposerInstalledExtractor:
-    """Packages Composer installed into a `vendor/` directory (COMPOSER)."""
+    """Packages Composer installed into a vendor directory (COMPOSER)."""
 
     name: ClassVar[str] = "language/php/installed"
     version: ClassVar[int] = 1
-    wants: ClassVar[Wants] = Wants(suffixes=("/vendor/composer/installed.json",))
+    wants: ClassVar[Wants] = Wants(suffixes=("/composer/installed.json",))
 
     def extract(self, file: FoundFile, ctx: ExtractContext) -> Iterable[Package]:
         data = _load(file)
         if isinstance(data, list):  # Composer 1
-            return _packages(data, "packages", file, ctx, self.name)
+            return _packages(data, "packages", file, ctx, self.name, dev=False)
         if isinstance(data, dict) and "packages" in data:  # Composer 2
-            dev_names = data.get("dev-package-names")
-            dev = (
-                frozenset(n for n in dev_names if isinstance(n, str))
-                if isinstance(dev_names, list)
-                else False
-            )
+            names = data.get("dev-package-names")
+            dev = frozenset(n for n in names if isinstance(n, str)) if isinstance(names, list) else False
             return _packages(data["packages"], "packages", file, ctx, self.name, dev)
         raise ExtractError(f"{file.path}: neither a list nor an object with `packages`: not installed.json")
 
@@ -102,6 +108,6 @@ class ComposerLockExtractor:
         data = _load(file)
         if not isinstance(data, dict):
             raise ExtractError(f"{file.path}: not a JSON object: not a composer.lock")
-        return _packages(data.get("packages"), "packages", file, ctx, self.name) + _packages(
+        return _packages(data.get("packages"), "packages", file, ctx, self.name, dev=False) + _packages(
             data.get("packages-dev"), "packages-dev", file, ctx, self.name, dev=True
         )
