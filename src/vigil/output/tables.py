@@ -17,6 +17,20 @@ def _console(buffer: io.StringIO) -> Console:
     return Console(file=buffer, width=140, highlight=False, soft_wrap=False)
 
 
+_CAPS = (48, 36, 18, 28, 0)  # the last column is never cut
+
+
+def _aligned(cells: tuple[str, ...], widths: list[int]) -> str:
+    """One line of left-aligned columns; a cell longer than its column pushes the rest right.
+
+    Plain text rather than a rich Table: rich lays out 800 rows in 0.45 s, more than the OS inventory of a
+    host itself costs.
+    """
+    return "  ".join(
+        c.ljust(w) if i < len(cells) - 1 else c for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    ).rstrip()
+
+
 def inventory_table(inventory: Inventory) -> str:
     buffer = io.StringIO()
     console = _console(buffer)
@@ -38,17 +52,21 @@ def inventory_table(inventory: Inventory) -> str:
         installed = ", ".join(kernel.installed) or "none found"
         detail = f"{release} ({how}; package {kernel.package or 'unknown'}; installed: {installed})"
         console.print(f"[bold]Kernel[/]: {escape(detail)}")
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("Package", "Version", "Type", "Source", "Found in"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for p in inventory.packages:
         version = p.version if p.release is None else f"{p.version}-{p.release}"
         if p.epoch and p.type == "rpm":
             version = f"{p.epoch}:{version}"
         source = p.source_name if p.source_name and p.source_name != p.name else ""
         where = f"{p.locations[0] if p.locations else ''}" + (f" (owned by {p.owner})" if p.owner else "")
-        table.add_row(*(escape(c) for c in (p.name, version, f"{p.type}/{p.package_manager}", source, where)))
-    console.print(table)
+        rows.append((p.name, version, f"{p.type}/{p.package_manager}", source, where))
+    header = ("Package", "Version", "Type", "Source", "Found in")
+    widths = [
+        min(max([len(h), *(len(r[i]) for r in rows)]), cap)
+        for i, (h, cap) in enumerate(zip(header, _CAPS, strict=True))
+    ]
+    console.print(f"[bold]{escape(_aligned(header, widths))}[/]")
+    buffer.write("".join(_aligned(row, widths) + "\n" for row in rows))
     stats = inventory.stats
     console.print(
         f"{len(inventory.packages)} packages; {stats.files_seen:,} files seen, "
