@@ -223,10 +223,17 @@ def _vulnerability(vuln_id: str, hit: _Hit, inventory: Inventory, db: AdvisoryRe
         cvss=cvss,
         epss=epss.score if epss else None,
         exploit_known_since=kev.date_added if kev else None,
-        references=tuple(dict.fromkeys(r for a, _ in hit.advisories for r in a.references)),
+        references=_references(hit.advisories),
         published=first.published,
         modified=max((a.modified for a, _ in hit.advisories if a.modified), default=None),
     )
+
+
+def _references(advisories: list[tuple[Advisory, AffectedPackage]]) -> tuple[str, ...]:
+    """Every advisory's references, once each (one advisory, the common case, is already a tuple)."""
+    if len(advisories) == 1:
+        return tuple(advisories[0][0].references)
+    return tuple(dict.fromkeys(r for a, _ in advisories for r in a.references))
 
 
 def _remediation(package: Package, fixed: str | None, inventory: Inventory, pro_only: bool) -> str | None:
