@@ -26,6 +26,8 @@ DEMO_ADVISORIES = (
     "kev/known_exploited_vulnerabilities.subset.json",
     "epss/example-1.csv",
     "nvd",
+    "osv/pypi",  # the demo's application layer: aiohttp, qs, jackson-databind
+    "osv/ghsa",
 )
 CACHE = REPO / "var" / "demo"
 ROOT_UUID = "5f1f0c2e-7c1a-4d3b-9a51-0c0ffee00001"  # what demo/rootfs/etc/fstab names
@@ -94,12 +96,13 @@ def build_demo_advisories(cache: Path = CACHE) -> Path:
     from vigil.advisories.feeds import import_path
     from vigil.advisories.store import AdvisoryDB
 
-    path = cache / "advisories.db"
+    sources = hashlib.sha256("\n".join(DEMO_ADVISORIES).encode()).hexdigest()[:12]
+    path = cache / f"advisories-{sources}.db"
     if path.exists():
         return path
     cache.mkdir(parents=True, exist_ok=True)
     partial = cache / "advisories.db.partial"
-    for old in cache.glob("advisories.db.partial*"):
+    for old in [*cache.glob("advisories.db.partial*"), *cache.glob("advisories*.db")]:
         old.unlink()
     with AdvisoryDB(partial) as db:
         for source in DEMO_ADVISORIES:
