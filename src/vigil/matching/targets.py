@@ -44,11 +44,11 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
         if reason:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, reason))
             continue
-        target = _target(package, os_namespace)
+        target = _target(package, os_namespace, index)
         if target is None:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, "no advisory source"))
             continue
-        targets.append(dataclasses.replace(target, index=index))
+        targets.append(target)
         if package.type == "rpm" and package.source_name and package.source_name != package.name:
             # Red Hat's data sometimes names only the source rpm of a fix: reach it through SOURCERPM
             targets.append(
@@ -102,7 +102,7 @@ def _is_active_kernel(package: Package, active: str) -> bool:
     return package.name == f"linux-{flavour}"
 
 
-def _target(package: Package, os_namespace: tuple[str, str] | None) -> LookupTarget | None:
+def _target(package: Package, os_namespace: tuple[str, str] | None, index: int) -> LookupTarget | None:
     if package.package_manager == "OS":
         if os_namespace is None:
             return None
@@ -112,18 +112,20 @@ def _target(package: Package, os_namespace: tuple[str, str] | None) -> LookupTar
             if name == "linux-signed" or name.startswith("linux-signed-"):
                 # signed kernel images come from `linux-signed-amd64` (6.1.76+1); advisories name `linux`
                 name, version = "linux", package.version
-            return LookupTarget(package, namespace, name, version, ecosystem)
+            return LookupTarget(package, namespace, name, version, ecosystem, index)
         if package.type == "rpm":
             evr = f"{package.version}-{package.release}" if package.release else package.version
             if package.epoch:
                 evr = f"{package.epoch}:{evr}"
-            return LookupTarget(package, namespace, package.name, evr, ecosystem)
+            return LookupTarget(package, namespace, package.name, evr, ecosystem, index)
         if package.type == "apk":
             return LookupTarget(
-                package, namespace, package.source_name or package.name, package.version, ecosystem
+                package, namespace, package.source_name or package.name, package.version, ecosystem, index
             )
         return None
     language = PURL_TYPE_ECOSYSTEMS.get(package.type)
     if language is None or not package.version:
         return None
-    return LookupTarget(package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, language)
+    return LookupTarget(
+        package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, language, index
+    )
