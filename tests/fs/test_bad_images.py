@@ -322,14 +322,6 @@ def test_an_encrypted_home_is_a_problem_and_the_rest_is_read(layout_image: Layou
 
 
 @pytest.mark.timeout(60)
-def test_a_volume_group_over_two_disks_is_named_as_unreadable(layout_image: LayoutImage) -> None:
-    with pytest.raises(
-        CorruptImage, match="LVM volume group vg0: spans 2 physical volumes, which libvslvm cannot"
-    ):
-        open_image(layout_image("lvm-two-disks").sources, timeout=30)
-
-
-@pytest.mark.timeout(60)
 def test_a_volume_group_missing_a_disk_says_so(layout_image: LayoutImage) -> None:
     with pytest.raises(CorruptImage, match="vg0: 1 of its 2 physical volumes are not on the given disks"):
         open_image(layout_image("lvm-two-disks").sources[:1], timeout=30)

@@ -231,6 +231,7 @@ CONTRACT_LAYOUTS: dict[str, Layout] = {
     "gpt-root-third": gpt_root_third,
     "mbr-logical": mbr_logical,
     "lvm": lvm_root,
+    "lvm-two-disks": lvm_two_disks,  # libvslvm 20260901 could not: Vigil reads LVM2's metadata itself
     "qcow2": container("qcow2"),
     "qcow2-compressed": container("qcow2-compressed"),
     "qcow2-compressed-v2": container("qcow2-compressed-v2"),
@@ -347,6 +348,5 @@ PROBLEM_LAYOUTS: dict[str, Layout] = {
     "vfat-only": vfat_only,
     "no-os": no_os,
     "directory-loop": directory_loop,
-    "lvm-two-disks": lvm_two_disks,  # libvslvm 20260901 cannot read a group over two physical volumes
 }
 LAYOUTS: dict[str, Layout] = {**CONTRACT_LAYOUTS, **PROBLEM_LAYOUTS}

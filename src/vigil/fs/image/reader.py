@@ -247,10 +247,12 @@ class Window:
 def read_at(stream: Stream, offset: int, size: int) -> bytes:
     """`size` bytes at `offset` (fewer at the end of the stream), leaving the stream's position alone
     where it can: a libyal layer reading the same stream may rely on it."""
-    if isinstance(stream, BoundedReader | Window):
-        return stream.read_at(offset, size)
     if isinstance(stream, LayerStream):
         size = max(0, min(size, stream.get_size() - offset))
         return stream._read_at(offset, size) if size else b""
+    positional = getattr(stream, "read_at", None)  # BoundedReader, Window, an LVM logical volume
+    if positional is not None:
+        data: bytes = positional(offset, size)
+        return data
     stream.seek(offset)
     return stream.read(size)

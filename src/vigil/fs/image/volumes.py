@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyvsgpt
-import pyvslvm
 import pyvsmbr
 
+from vigil.fs.image import lvm
 from vigil.fs.image.containers import Disk
 from vigil.fs.image.errors import CorruptImage
 from vigil.fs.image.probe import Probe, probe
-from vigil.fs.image.reader import LayerStream, ReadBudget, Stream, Window, read_at
+from vigil.fs.image.reader import ReadBudget, Stream, Window, read_at
 
 _EXTENDED_MBR_TYPES = frozenset({0x05, 0x0F, 0x85})
 _GPT_PROTECTIVE = 0xEE
@@ -210,44 +210,38 @@ def _mbr(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBud
 
 
 def _logical_volumes(physical: list[Volume], problems: list[str], budget: ReadBudget) -> Iterator[Volume]:
-    """The logical volumes of every volume group, each group opened once over all its physical volumes."""
-    by_uuid = {pv.probe.uuid: pv for pv in physical}
-    opened: set[str] = set()
+    """The logical volumes of every volume group, each group read once over all its physical volumes."""
+    by_uuid = {pv.probe.uuid: pv for pv in physical if pv.probe.uuid}
+    seen: set[str] = set()
     for pv in physical:
         try:
-            group_id, group_name, members = _volume_group(pv)
-        except OSError as exc:
+            group = lvm.volume_group(pv.stream)
+        except (lvm.LvmError, OSError) as exc:
+            if isinstance(exc, lvm.LvmError) and "keeps no metadata" in str(exc):
+                continue  # `pvcreate --metadatacopies 0`: the group is read through another member
             problems.append(f"{pv.name}: cannot read LVM2 metadata: {budget.explain(exc)}")
             continue
-        if group_id in opened:
+        if group.uuid in seen:
             continue
-        opened.add(group_id)
-        where = f"LVM volume group {group_name}"
-        missing = [uuid for uuid in members if uuid not in by_uuid]
+        seen.add(group.uuid)
+        missing = [uuid for uuid in group.members if uuid not in by_uuid]
         if missing:
             problems.append(
-                f"{where}: {len(missing)} of its {len(members)} physical volumes are not on the given disks, "
-                "its logical volumes are not read"
+                f"LVM volume group {group.name}: {len(missing)} of its {len(group.members)} physical volumes "
+                "are not on the given disks; only logical volumes entirely on the others are read"
             )
-            continue
+        streams = {uuid: by_uuid[uuid].stream for uuid in group.members if uuid in by_uuid}
         try:
-            handle = pyvslvm.handle()
-            handle.open_file_object(pv.stream)
-            handle.open_physical_volume_files_as_file_objects([by_uuid[uuid].stream for uuid in members])
-            lvs = [(lv, lv.name, lv.size) for lv in handle.get_volume_group().logical_volumes]
-        except OSError as exc:
-            reason = budget.explain(exc)
-            if len(members) > 1:  # libvslvm 20260901 fails on every group with two physical volumes or more
-                reason = f"spans {len(members)} physical volumes, which libvslvm cannot read ({reason})"
-            problems.append(f"{where}: {reason}; its logical volumes are not read")
+            found = list(lvm.logical_volumes(group, streams))
+        except (lvm.LvmError, ValueError, TypeError, AttributeError) as exc:
+            problems.append(f"LVM volume group {group.name}: malformed metadata: {exc}")
             continue
-        for lv, name, size in lvs:
+        for lv in found:
+            if isinstance(lv, str):
+                problems.append(lv)
+                continue
             volume = Volume(
-                f"{group_name}/{name}",
-                LayerStream(lv, size, f"LVM {group_name}/{name}", budget),
-                size,
-                pv.disk_index,
-                lvm=(group_name, name),
+                f"{group.name}/{lv.name}", lv, lv.get_size(), pv.disk_index, lvm=(group.name, lv.name)
             )
             try:
                 volume.probe = probe(volume.stream)
@@ -255,21 +249,3 @@ def _logical_volumes(physical: list[Volume], problems: list[str], budget: ReadBu
                 problems.append(f"{volume.name}: unreadable: {budget.explain(exc)}")
                 continue
             yield volume
-
-
-def _volume_group(pv: Volume) -> tuple[str, str, list[str]]:
-    """(identifier, name, physical-volume UUIDs in order) of the group a physical volume belongs to.
-
-    A separate handle: one that has answered get_volume_group can no longer read the group's data.
-    """
-    handle = pyvslvm.handle()
-    handle.open_file_object(pv.stream)
-    try:
-        group = handle.get_volume_group()
-        return group.identifier, group.name, [_lvm_uuid(p.identifier) for p in group.physical_volumes]
-    finally:
-        handle.close()
-
-
-def _lvm_uuid(identifier: str) -> str:
-    return identifier.replace("-", "")
