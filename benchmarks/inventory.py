@@ -389,6 +389,13 @@ def bench_host(with_peers: bool, with_syft: bool) -> None:
         print(f"  {line}")
 
 
+def cpu_baseline() -> float:
+    """Seconds for a fixed pure-Python loop: a shared VM's speed varies; printed beside the figures."""
+    started = time.perf_counter()
+    sum(i * i for i in range(10**7))
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -399,6 +406,7 @@ def main() -> None:
     parser.add_argument("--no-host", action="store_true", help="skip the figures of this host")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"CPU baseline: a 10^7-step Python loop takes {cpu_baseline():.2f} s here now")
     root = debian_rootfs(args.workdir)
     used = used_bytes(root)
     with open(root / "var/lib/dpkg/status") as status:
