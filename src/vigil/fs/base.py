@@ -126,7 +126,7 @@ class FileSystem(Protocol):
     def close(self) -> None: ...
 
 
-def _components(path: str) -> list[str]:
+def path_components(path: str) -> list[str]:
     """A path's components, last first (the order `_resolve` pops them in)."""
     parts = [p for p in path.split("/") if p]
     parts.reverse()
@@ -213,13 +213,18 @@ class NodeFS(ABC, Generic[N]):
         if parent and last not in ("", ".", ".."):
             cached = self._dirs.get(parent)
             if cached is None:
-                resolved = self._resolve(self._root_stack(), _components(parent), parent, follow_last=True)
+                resolved = self._resolve(
+                    self._root_stack(), path_components(parent), parent, follow_last=True
+                )
                 cached = tuple(resolved)
-                if len(self._dirs) >= _DIR_CACHE_SIZE:
-                    self._dirs.clear()
-                self._dirs[parent] = cached
+                self._remember_directory(parent, cached)
             return self._resolve(list(cached), [last], path, follow_last=follow_last)[-1]
-        return self._resolve(self._root_stack(), _components(path), path, follow_last=follow_last)[-1]
+        return self._resolve(self._root_stack(), path_components(path), path, follow_last=follow_last)[-1]
+
+    def _remember_directory(self, path: str, chain: tuple[tuple[str, N], ...]) -> None:
+        if len(self._dirs) >= _DIR_CACHE_SIZE:
+            self._dirs.clear()
+        self._dirs[path] = chain
 
     def _root_stack(self) -> list[tuple[str, N]]:
         return [("/", self._mounted("/", self._root()))]
@@ -255,7 +260,7 @@ class NodeFS(ABC, Generic[N]):
                     raise NotFound(f"{child_path}: empty symbolic link")
                 if target.startswith("/"):
                     del stack[1:]  # absolute links point into the target, never at the host
-                pending.extend(_components(target))
+                pending.extend(path_components(target))
                 continue
             stack.append((child_path, child))
         return stack
@@ -296,7 +301,7 @@ class NodeFS(ABC, Generic[N]):
     ) -> Iterator[FileInfo]:
         # each directory with the chain of directories above it: what `_lookup` resumes from when an
         # extractor opens a file the walk found, instead of resolving its path again from the root
-        top_chain = tuple(self._resolve(self._root_stack(), _components(top), top, follow_last=True))
+        top_chain = tuple(self._resolve(self._root_stack(), path_components(top), top, follow_last=True))
         real, node = top_chain[-1]
         if not self._info(node, real).is_dir:
             raise NotADirectory(f"{top}: not a directory")
@@ -311,9 +316,7 @@ class NodeFS(ABC, Generic[N]):
                 if on_error is not None:
                     on_error(dir_path, exc)
                 continue
-            if len(self._dirs) >= _DIR_CACHE_SIZE:
-                self._dirs.clear()
-            self._dirs[dir_path] = chain
+            self._remember_directory(dir_path, chain)
             for name, child in children:
                 child_path = posixpath.join(dir_path, name)
                 if child_path in skip:

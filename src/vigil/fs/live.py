@@ -8,7 +8,16 @@ import stat as stat_mod
 from collections.abc import Hashable, Iterator
 from typing import BinaryIO, NamedTuple, cast
 
-from vigil.fs.base import ErrorSink, FileInfo, FileType, FSError, NodeFS, NotADirectory, SymlinkLoop
+from vigil.fs.base import (
+    ErrorSink,
+    FileInfo,
+    FileType,
+    FSError,
+    NodeFS,
+    NotADirectory,
+    SymlinkLoop,
+    path_components,
+)
 
 _KINDS = {
     stat_mod.S_IFREG: FileType.REGULAR,
@@ -81,21 +90,25 @@ class LiveFS(NodeFS[_Node]):
         if self._mounts:
             yield from super().walk(top, skip=skip, on_error=on_error)
             return
-        real, node = self._lookup(top, follow_last=True)
+        top_chain = tuple(self._resolve(self._root_stack(), path_components(top), top, follow_last=True))
+        node = top_chain[-1][1]
         if not stat_mod.S_ISDIR(node.st.st_mode):
             raise NotADirectory(f"{top}: not a directory")
-        stack = [(real, node.host_path)]
+        # each directory with the chain above it, so that opening a file the walk found is one lstat
+        stack = [top_chain]
         seen: set[tuple[int, int]] = {(node.st.st_dev, node.st.st_ino)}
         directory, regular, other = FileType.DIRECTORY, FileType.REGULAR, FileType.OTHER
         while stack:
-            dir_path, host_dir = stack.pop()
+            chain = stack.pop()
+            dir_path, dir_node = chain[-1]
             try:
-                with os.scandir(host_dir) as it:
+                with os.scandir(dir_node.host_path) as it:
                     entries = list(it)
             except OSError as exc:
                 if on_error is not None:
                     on_error(dir_path, _fs_error(exc, dir_path))
                 continue
+            self._remember_directory(dir_path, chain)
             prefix = dir_path if dir_path == "/" else dir_path + "/"
             for entry in entries:
                 path = prefix + entry.name
@@ -116,7 +129,7 @@ class LiveFS(NodeFS[_Node]):
                             on_error(path, SymlinkLoop(f"{path}: directory loop"))
                         continue
                     seen.add(identity)
-                    stack.append((path, entry.path))
+                    stack.append((*chain, (path, _Node(entry.path, st))))
 
     def _identity(self, node: _Node) -> Hashable:
         return (node.st.st_dev, node.st.st_ino)

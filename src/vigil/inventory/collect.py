@@ -72,6 +72,9 @@ class Limits:
 Progress = Callable[[int, int], None]  # (files seen, packages found)
 
 
+_NOTHING: tuple[int, ...] = ()
+
+
 @dataclass
 class _Dispatch:
     """Every extractor's wants, indexed so that one file finds its extractors in O(1)."""
@@ -103,10 +106,18 @@ class _Dispatch:
                 index.executables.append(i)
         return index
 
-    def for_walked_file(self, info: FileInfo) -> list[int]:
+    def for_walked_file(self, info: FileInfo) -> Sequence[int]:
         """The extractors wanting one regular file the walk found (called for every file: kept lean)."""
         path = info.path
         name = path[path.rfind("/") + 1 :]
+        dot = name.rfind(".")
+        if (
+            name not in self.names
+            and name not in self.by_tail
+            and (dot < 0 or name[dot + 1 :].lower() not in self.by_extension)
+            and not (self.executables and info.mode & 0o111)
+        ):
+            return _NOTHING  # most files: one set of lookups, no list built
         named = self.names.get(name)
         found = list(named) if named else []
         tails = self.by_tail.get(name)
