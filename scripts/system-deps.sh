@@ -12,7 +12,7 @@ missing=()
 # python3-rpm: rpm's own labelCompare is the oracle the version tests check vigil's rpm ordering against
 /usr/bin/python3 -c "import rpm" 2>/dev/null || missing+=(python3-rpm)
 # real files Debian's packages install, which the deep-inspection tests read and check ownership of
-for package in python3-six node-semver ruby-rack libcommons-lang3-java libslf4j-java; do
+for package in python3-six node-semver ruby-rack libcommons-lang3-java libslf4j-java libguava-java libguice-java; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 for tool in "${!need[@]}"; do
