@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.enums import PackageManager
+
 SCHEMA = "vigil.inventory"
 SCHEMA_VERSION = 1
 
@@ -25,7 +27,7 @@ class Package:
     name: str
     version: str
     type: str  # the purl type: deb, rpm, apk, pypi, npm, maven, golang, cargo, gem, composer, nuget
-    package_manager: str  # Inspector's packageManager: OS, PYTHONPKG, NODEPKG, JAR, GOBINARY, …
+    package_manager: PackageManager
     purl: str
     extractor: str
     epoch: int | None = None

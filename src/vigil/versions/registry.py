@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.enums import Ecosystem
 from vigil.versions.apk import ApkScheme
 from vigil.versions.base import UnknownEcosystem, VersionScheme
 from vigil.versions.composer import ComposerScheme
@@ -17,30 +18,31 @@ from vigil.versions.semver import GoScheme, NpmScheme, SemverScheme
 _DPKG, _RPM = DpkgScheme(), RpmScheme()
 
 SCHEMES: dict[str, VersionScheme] = {
-    "Debian": _DPKG,
-    "Ubuntu": _DPKG,
-    "AlmaLinux": _RPM,
-    "Rocky Linux": _RPM,
-    "Red Hat": _RPM,
-    "SUSE": _RPM,
-    "openSUSE": _RPM,
-    "Amazon Linux": _RPM,
-    "Mageia": _RPM,
-    "openEuler": _RPM,
-    "Alpine": ApkScheme(),
-    "PyPI": Pep440Scheme(),
-    "npm": NpmScheme(),
-    "crates.io": SemverScheme("crates.io"),
-    "Pub": SemverScheme("Pub"),
-    "Go": GoScheme(),
-    "Maven": MavenScheme(),
-    "RubyGems": RubyGemsScheme(),
-    "NuGet": NuGetScheme(),
-    "Packagist": ComposerScheme(),
-    "CRAN": NumericScheme("CRAN", ".-"),
-    "Bioconductor": NumericScheme("Bioconductor", ".-"),
-    "Hackage": NumericScheme("Hackage", "."),
-    "Root": RootScheme(),
+    Ecosystem.DEBIAN: _DPKG,
+    Ecosystem.UBUNTU: _DPKG,
+    Ecosystem.ALMALINUX: _RPM,
+    Ecosystem.ROCKY_LINUX: _RPM,
+    Ecosystem.RED_HAT: _RPM,
+    Ecosystem.ORACLE_LINUX: _RPM,
+    Ecosystem.SUSE: _RPM,
+    Ecosystem.OPENSUSE: _RPM,
+    Ecosystem.AMAZON_LINUX: _RPM,
+    Ecosystem.MAGEIA: _RPM,
+    Ecosystem.OPENEULER: _RPM,
+    Ecosystem.ALPINE: ApkScheme(),
+    Ecosystem.PYPI: Pep440Scheme(),
+    Ecosystem.NPM: NpmScheme(),
+    Ecosystem.CRATES_IO: SemverScheme("crates.io"),
+    Ecosystem.PUB: SemverScheme("Pub"),
+    Ecosystem.GO: GoScheme(),
+    Ecosystem.MAVEN: MavenScheme(),
+    Ecosystem.RUBYGEMS: RubyGemsScheme(),
+    Ecosystem.NUGET: NuGetScheme(),
+    Ecosystem.PACKAGIST: ComposerScheme(),
+    Ecosystem.CRAN: NumericScheme("CRAN", ".-"),
+    Ecosystem.BIOCONDUCTOR: NumericScheme("Bioconductor", ".-"),
+    Ecosystem.HACKAGE: NumericScheme("Hackage", "."),
+    Ecosystem.ROOT: RootScheme(),
 }
 
 

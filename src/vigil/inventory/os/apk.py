@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.purl import os_purl
@@ -55,7 +56,7 @@ class ApkExtractor:
                 name=name,
                 version=version,
                 type="apk",
-                package_manager="OS",
+                package_manager=PackageManager.OS,
                 purl=os_purl("apk", ctx.os, name, version, arch=arch, source=origin),
                 extractor=self.name,
                 arch=arch,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.purl import os_purl
@@ -87,7 +88,7 @@ class DpkgExtractor:
             name=name,
             version=version,
             type="deb",
-            package_manager="OS",
+            package_manager=PackageManager.OS,
             purl=os_purl("deb", ctx.os, name, version, arch=arch, source=source_name),
             extractor=self.name,
             epoch=int(epoch_match.group(1)) if epoch_match else None,

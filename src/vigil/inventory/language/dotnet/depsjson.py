@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
@@ -70,7 +71,7 @@ class DepsJsonExtractor:
                     name=name,
                     version=version,
                     type="nuget",
-                    package_manager="DOTNET_CORE",
+                    package_manager=PackageManager.DOTNET_CORE,
                     purl=language_purl("nuget", name, version),
                     extractor=self.name,
                     locations=(file.path,),

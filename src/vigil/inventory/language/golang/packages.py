@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from vigil.enums import PackageManager
 from vigil.inventory.language.golang.buildinfo import BuildInfo, Module
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
@@ -74,7 +75,7 @@ def _package(path: str, version: str, location: str, extractor: str, notes: tupl
         name=path,
         version=version,
         type="golang",
-        package_manager="GOBINARY",
+        package_manager=PackageManager.GOBINARY,
         purl=language_purl("golang", name, purl_version, namespace or None),
         extractor=extractor,
         locations=(location,),

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterable
 from typing import IO, ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.java import zipread
 from vigil.inventory.language.java.identify import (
@@ -158,7 +159,7 @@ def _package(c: Coordinates, locations: tuple[str, ...], extractor: str) -> Pack
         name=f"{c.group}:{c.artifact}",
         version=c.version,
         type="maven",
-        package_manager="JAR",
+        package_manager=PackageManager.JAR,
         purl=language_purl("maven", c.artifact, c.version, c.group),
         extractor=extractor,
         locations=locations,

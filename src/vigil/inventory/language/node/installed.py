@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.node.manifest import (
     MAX_MANIFEST,
@@ -94,5 +95,7 @@ class NodeInstalledExtractor:
         if not isinstance(version, str) or not valid_version(version):
             raise ExtractError(f"{file.path}: version {str(version)[:80]!r} of {name} is not a version")
         return [
-            npm_package(name, version, package_manager="NODEPKG", extractor=self.name, location=file.path)
+            npm_package(
+                name, version, package_manager=PackageManager.NODEPKG, extractor=self.name, location=file.path
+            )
         ]

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractError
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
@@ -63,7 +64,7 @@ def npm_package(
     name: str,
     version: str,
     *,
-    package_manager: str,
+    package_manager: PackageManager,
     extractor: str,
     location: str,
     notes: tuple[str, ...] = (),

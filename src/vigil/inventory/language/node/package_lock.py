@@ -19,6 +19,7 @@ import posixpath
 from collections.abc import Iterable
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.fs import FileSystem, FSError, normalize, read_bytes
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.node.lockfile import LockEntry, LockfileError, parse_lockfile
@@ -115,7 +116,12 @@ class NpmLockfileExtractor:
             ctx.error(file.path, f"entry {entry.path!r}: version {version[:80]!r} is not a version; skipped")
             return None
         return npm_package(
-            entry.name, version, package_manager="NPM", extractor=self.name, location=file.path, notes=notes
+            entry.name,
+            version,
+            package_manager=PackageManager.NPM,
+            extractor=self.name,
+            location=file.path,
+            notes=notes,
         )
 
 

@@ -18,6 +18,7 @@ import json
 from collections.abc import Collection, Iterable
 from typing import Any, ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
@@ -69,7 +70,7 @@ def _packages(
                 name=name,
                 version=version,
                 type="composer",
-                package_manager="COMPOSER",
+                package_manager=PackageManager.COMPOSER,
                 purl=language_purl("composer", project or vendor, version, vendor if project else None),
                 extractor=extractor,
                 locations=(file.path,),

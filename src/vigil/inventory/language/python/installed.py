@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.python.metadata import MetadataError, parse_distribution, read_header_block
 from vigil.inventory.model import Package
@@ -45,7 +46,7 @@ class PythonInstalledExtractor:
                 name=dist.name,
                 version=dist.version,
                 type="pypi",
-                package_manager="PYTHONPKG",
+                package_manager=PackageManager.PYTHONPKG,
                 purl=language_purl("pypi", dist.normalized_name, dist.version),
                 extractor=self.name,
                 locations=(file.path,),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from vigil.enums import PackageManager
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
 
 
 def gem_package(
-    name: str, version: str, location: str, extractor: str, manager: str, notes: tuple[str, ...] = ()
+    name: str,
+    version: str,
+    location: str,
+    extractor: str,
+    manager: PackageManager,
+    notes: tuple[str, ...] = (),
 ) -> Package:
     return Package(
         name=name,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.ruby.gem import gem_package
 from vigil.inventory.model import Package
@@ -57,6 +58,8 @@ class GemfileLockExtractor:
                     continue
                 name, version = match.group(1), match.group(2).split("-", 1)[0]
                 packages.append(
-                    gem_package(name, version, file.path, self.name, "BUNDLER", (note,) if note else ())
+                    gem_package(
+                        name, version, file.path, self.name, PackageManager.BUNDLER, (note,) if note else ()
+                    )
                 )
         return packages

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.language.ruby.gem import gem_package
 from vigil.inventory.model import Package
@@ -58,7 +59,7 @@ class GemspecExtractor:
             raise ExtractError(f"{file.path}: no `name` and `version` assignments in the specification")
         if not _NAME.fullmatch(name) or not _VERSION.fullmatch(version):
             raise ExtractError(f"{file.path}: {name[:80]!r} {version[:80]!r} is not a gem name and version")
-        return [gem_package(name, version, file.path, self.name, "GEMSPEC")]
+        return [gem_package(name, version, file.path, self.name, PackageManager.GEMSPEC)]
 
 
 def _installed(path: str) -> bool:

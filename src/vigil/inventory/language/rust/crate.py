@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.enums import PackageManager
 from vigil.inventory.model import Package
 from vigil.inventory.purl import language_purl
 
@@ -11,7 +12,7 @@ def crate_package(name: str, version: str, location: str, extractor: str, notes:
         name=name,
         version=version,
         type="cargo",
-        package_manager="CARGO",
+        package_manager=PackageManager.CARGO,
         purl=language_purl("cargo", name, version),
         extractor=extractor,
         locations=(location,),

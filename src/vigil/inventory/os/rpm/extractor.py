@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
+from vigil.enums import PackageManager
 from vigil.inventory.extractor import ExtractContext, ExtractError, FoundFile, Wants
 from vigil.inventory.model import Package
 from vigil.inventory.os.rpm.database import read_database
@@ -85,7 +86,7 @@ class RpmExtractor:
             name=header.name,
             version=header.version,
             type="rpm",
-            package_manager="OS",
+            package_manager=PackageManager.OS,
             purl=os_purl(
                 "rpm",
                 ctx.os,
