@@ -74,7 +74,7 @@ def test_os_inventory_reads_exact_paths_without_walking(tmp_path):
     inventory = _collect(CountingFS(str(tmp_path)), [DpkgExtractor()])
     assert CountingFS.walks == 0 and inventory.stats.walked is False
     assert [p.name for p in inventory.packages] == ["python3-six"]
-    assert inventory.extractors[0].files_read == ["/var/lib/dpkg/status"]
+    assert inventory.extractors[0].files_read == ("/var/lib/dpkg/status",)
 
 
 def test_one_walk_dispatches_names_suffixes_and_executables(tmp_path):
@@ -175,5 +175,5 @@ def test_an_exact_path_reached_through_a_symlink_is_read_once(tmp_path):
     (tmp_path / "var/lib").mkdir(parents=True)
     (tmp_path / "var/lib/dpkg").symlink_to("../../usr/lib/sysimage/dpkg")
     inventory = _collect(LiveFS(str(tmp_path)), [DpkgExtractor()])
-    assert inventory.extractors[0].files_read == ["/usr/lib/sysimage/dpkg/status"]
+    assert inventory.extractors[0].files_read == ("/usr/lib/sysimage/dpkg/status",)
     assert inventory.packages[0].locations == ("/usr/lib/sysimage/dpkg/status",)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -134,13 +135,35 @@ class _Dispatch:
         return found
 
 
+@dataclass
+class _RunLog:
+    """An extractor's run while the collection goes on; frozen into an `ExtractorRun` at the end."""
+
+    name: str
+    version: int
+    files_read: list[str] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    packages: int = 0
+
+    def frozen(self) -> ExtractorRun:
+        return ExtractorRun(
+            self.name, self.version, self.packages, tuple(self.files_read), tuple(self.errors)
+        )
+
+
+@dataclass
+class _Counters:
+    files_seen: int = 0
+    walked: bool = False
+
+
 class _Context:
     """The `ExtractContext` extractors see while one of them handles one file."""
 
     def __init__(self, os_info: OSInfo | None) -> None:
         self._os = os_info
         self.owned: dict[str, str] = {}
-        self.run: ExtractorRun | None = None
+        self.run: _RunLog | None = None
 
     @property
     def os(self) -> OSInfo | None:
@@ -175,13 +198,13 @@ class Collector:
         self.limits = limits
         self.running_kernel = running_kernel
         self.progress = progress
-        self._runs = [ExtractorRun(e.name, e.version) for e in self.extractors]
+        self._runs = [_RunLog(e.name, e.version) for e in self.extractors]
         self._packages: list[Package] = []
         self._language_count = 0
         self._limits_hit: list[LimitHit] = []
         self._stopped_language = False
         self._dispatched: set[tuple[int, str]] = set()
-        self._stats = Stats()
+        self._stats = _Counters()
         self._problems: list[str] = []
 
     def collect(self, target: Target) -> Inventory:
@@ -198,22 +221,25 @@ class Collector:
                 self._walk(index, ctx)
         except ScanTimeout as exc:
             self._limits_hit.append(LimitHit("scan_time", self.limits.collection_seconds, str(exc)))
-            target.problems.append(str(exc))
-        target.problems.extend(self._problems)
+            self._problems.insert(0, str(exc))
         packages = _merge(_mark_owned(self._packages, ctx.owned, self.fs))
         kernel = detect_kernel(self.fs, packages, running=self.running_kernel)
-        self._stats.duration_s = round(time.monotonic() - started, 4)
-        self._stats.bytes_read = self.fs.bytes_read()
+        stats = Stats(
+            files_seen=self._stats.files_seen,
+            bytes_read=self.fs.bytes_read(),
+            duration_s=round(time.monotonic() - started, 4),
+            walked=self._stats.walked,
+        )
         return Inventory(
-            target=target,
+            target=dataclasses.replace(target, problems=(*target.problems, *self._problems)),
             os=os_info,
             kernel=kernel,
-            packages=packages,
-            extractors=self._runs,
-            stats=self._stats,
+            packages=tuple(packages),
+            extractors=tuple(run.frozen() for run in self._runs),
+            stats=stats,
             collected_at=collected_at,
             scope=self.scope.name,
-            limits_hit=self._limits_hit,
+            limits_hit=tuple(self._limits_hit),
         )
 
     # -- reading ----------------------------------------------------------------------------------
@@ -227,6 +253,10 @@ class Collector:
             if info.is_file:
                 self._stats.files_seen += 1
                 self._dispatch(info, wanting, ctx)
+            else:
+                # a package database that is a directory, a FIFO or a device is unusable: never "0 packages"
+                for i in wanting:
+                    self._runs[i].errors.append(FileError(path, f"not a regular file but {_kind(info)}"))
         for directory, wanting in index.dirs.items():
             try:
                 children = sorted(self.fs.list_dir(directory), key=lambda i: i.path)
@@ -236,6 +266,22 @@ class Collector:
                 self._stats.files_seen += 1
                 if child.is_file:
                     self._dispatch(child, wanting, ctx)
+        self._missing_databases()
+
+    def _missing_databases(self) -> None:
+        """A package manager whose database is gone: its directory exists, it read nothing, it says so."""
+        for extractor, run in zip(self.extractors, self._runs, strict=True):
+            for database, directory in extractor.wants.expected:
+                if run.files_read or run.errors or self._exists(database) or not self._exists(directory):
+                    continue
+                run.errors.append(FileError(database, f"missing, although {directory} exists"))
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.fs.stat(self.fs.resolve(path))
+        except FSError:
+            return False
+        return True
 
     def _walk(self, index: _Dispatch, ctx: _Context) -> None:
         def walk_error(path: str, exc: FSError) -> None:
@@ -305,6 +351,16 @@ class Collector:
             )
         self._language_count += len(new)
         return new
+
+
+def _kind(info: FileInfo) -> str:
+    if info.is_dir:
+        return "a directory"
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(info.mode):
+            return name
+    return "not a file"
 
 
 def _describe(exc: BaseException) -> str:

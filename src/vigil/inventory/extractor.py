@@ -26,6 +26,9 @@ class Wants:
     names: frozenset[str] = frozenset()  # base names anywhere in scope: "package-lock.json"
     suffixes: tuple[str, ...] = ()  # path suffixes anywhere in scope: ".jar", ".dist-info/METADATA"
     executables: bool = False  # regular files with an execute bit (the extractor checks the magic)
+    # (database, directory): when `directory` exists the package manager is installed, and a missing
+    # `database` means its packages cannot be known (an error), unless the extractor read other files
+    expected: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def needs_walk(self) -> bool:

@@ -1,18 +1,41 @@
 """The `Inventory` document: what is installed on one target, in one versioned JSON shape.
 
-The agent, the agentless scanner and `vigil inventory` all produce it; the server matches it.
+The agent, the agentless scanner and `vigil inventory` all produce it; the server matches it. Every part is
+frozen: an inventory crosses process and trust boundaries (an agent's document is untrusted input), so it is
+validated once when read (`Inventory.from_json`) and never changes after that.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from vigil.enums import PackageManager
 
 SCHEMA = "vigil.inventory"
 SCHEMA_VERSION = 1
+
+# pydantic reads this on each dataclass when validating (`vigil.inventory.document`); a plain dict, so that
+# producing an inventory (the agent) never imports pydantic
+_STRICT: dict[str, Any] = {"extra": "forbid", "str_max_length": 8192}
+
+TargetKind = Literal["host", "directory", "image", "inventory", "sbom"]
+
+
+def _tuples(obj: object, *names: str) -> None:
+    """Coerce list arguments to tuples, so that a frozen part is hashable and truly immutable."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, tuple):
+            object.__setattr__(obj, name, tuple(value))
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON without absent members (None, empty lists, empty strings)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items() if v not in (None, (), [], "")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +46,8 @@ class Package:
     version without epoch and release (those are `epoch` and `release`), an apk `pkgver-rN`, a language
     package's declared version.
     """
+
+    __pydantic_config__ = _STRICT
 
     name: str
     version: str
@@ -39,28 +64,25 @@ class Package:
     owner: str | None = None  # for a language package whose files an OS package installed: that package
     notes: tuple[str, ...] = ()  # e.g. "version from the file name" when that was the last resort
 
+    def __post_init__(self) -> None:
+        _tuples(self, "locations", "notes")
+
     @property
     def key(self) -> str:
         """Identity inside one inventory: the same package found twice is one package."""
         return self.purl
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["locations"] = list(self.locations)
-        data["notes"] = list(self.notes)
-        return {k: v for k, v in data.items() if v not in (None, [], "")}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Package:
-        data = dict(data)
-        data["locations"] = tuple(data.get("locations", ()))
-        data["notes"] = tuple(data.get("notes", ()))
-        return cls(**data)
+        data = _compact({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        data["version"] = self.version  # required, even when a manifest declared none
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class OSInfo:
     """The operating system: from os-release or the legacy release files."""
+
+    __pydantic_config__ = _STRICT
 
     family: str  # debian, redhat, suse, alpine, amazon, unknown
     id: str  # os-release ID: debian, ubuntu, almalinux, rocky, rhel, amzn, alpine, sles, …
@@ -81,46 +103,58 @@ class OSInfo:
 class KernelInfo:
     """The running kernel (live host) or the default one per the boot loader (image), and the rest."""
 
+    __pydantic_config__ = _STRICT
+
     running: str | None = None  # `uname -r` on a live host
     default: str | None = None  # the release the boot loader boots by default (image)
     package: str | None = None  # the package providing the running/default kernel (name)
     installed: tuple[str, ...] = ()  # every installed kernel release
     source: str = ""
 
+    def __post_init__(self) -> None:
+        _tuples(self, "installed")
+
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["installed"] = list(self.installed)
-        return {k: v for k, v in data.items() if v not in (None, "")}
+        return _compact(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
 class FileError:
+    __pydantic_config__ = _STRICT
+
     path: str
     error: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ExtractorRun:
     """What one extractor did: its stable name and version, the files it read, and per-file errors."""
 
+    __pydantic_config__ = _STRICT
+
     name: str
     version: int
-    files_read: list[str] = field(default_factory=list)
-    errors: list[FileError] = field(default_factory=list)
     packages: int = 0
+    files_read: tuple[str, ...] = ()
+    errors: tuple[FileError, ...] = ()
+
+    def __post_init__(self) -> None:
+        _tuples(self, "files_read", "errors")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
             "packages": self.packages,
-            "files_read": self.files_read,
+            "files_read": list(self.files_read),
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
         }
 
 
 @dataclass(frozen=True, slots=True)
 class VolumeInfo:
+    __pydantic_config__ = _STRICT
+
     name: str
     size: int
     content: str  # ext4, xfs, lvm2, luks2, vfat, swap, …
@@ -129,30 +163,39 @@ class VolumeInfo:
     mountpoint: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Target:
     """What was inventoried."""
 
-    kind: str  # host | directory | image
-    paths: list[str]
+    __pydantic_config__ = _STRICT
+
+    kind: TargetKind
+    paths: tuple[str, ...]
     hostname: str | None = None
-    volumes: list[VolumeInfo] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # what could not be read, kept and reported
+    volumes: tuple[VolumeInfo, ...] = ()
+    problems: tuple[str, ...] = ()  # what could not be read, kept and reported
+
+    def __post_init__(self) -> None:
+        _tuples(self, "paths", "volumes", "problems")
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "paths": self.paths}
+        data: dict[str, Any] = {"kind": self.kind, "paths": list(self.paths)}
         if self.hostname:
             data["hostname"] = self.hostname
         if self.volumes:
             data["volumes"] = [
                 {k: v for k, v in dataclasses.asdict(vol).items() if v is not None} for vol in self.volumes
             ]
-        data["problems"] = self.problems
+        data["problems"] = list(self.problems)
         return data
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Stats:
+    """How the collection went: run metadata, left out of the content hash."""
+
+    __pydantic_config__ = _STRICT
+
     files_seen: int = 0
     bytes_read: int = 0
     duration_s: float = 0.0
@@ -163,22 +206,31 @@ class Stats:
 class LimitHit:
     """A collection limit that was reached; what was collected before it is kept."""
 
+    __pydantic_config__ = _STRICT
+
     limit: str  # package_count | collection_time | scan_time
     value: float
     detail: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Inventory:
+    """One target's packages, OS and kernel, with what each extractor did and what could not be read."""
+
+    __pydantic_config__ = _STRICT
+
     target: Target
     os: OSInfo | None
     kernel: KernelInfo | None
-    packages: list[Package]
-    extractors: list[ExtractorRun]
+    packages: tuple[Package, ...]
+    extractors: tuple[ExtractorRun, ...]
     stats: Stats
     collected_at: str
     scope: str = "default"
-    limits_hit: list[LimitHit] = field(default_factory=list)
+    limits_hit: tuple[LimitHit, ...] = ()
+
+    def __post_init__(self) -> None:
+        _tuples(self, "packages", "extractors", "limits_hit")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -194,3 +246,23 @@ class Inventory:
             "limits_hit": [dataclasses.asdict(limit) for limit in self.limits_hit],
             "stats": dataclasses.asdict(self.stats),
         }
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of what was found, without run metadata (when, how long, bytes read).
+
+        Two collections of an unchanged machine give the same hash: the server stores each distinct
+        inventory once, and an agent resending the same content is recognised.
+        """
+        content = self.to_json()
+        for run_metadata in ("collected_at", "stats"):
+            del content[run_metadata]
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, document: bytes | str | dict[str, Any]) -> Inventory:
+        """An inventory read back from its JSON document, validated (`InvalidInventory` if it is not one)."""
+        from vigil.inventory.document import read_inventory
+
+        return read_inventory(document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vigil.inventory.extractor import Extractor
+from vigil.inventory.model import Inventory
 from vigil.inventory.os.apk import ApkExtractor
 from vigil.inventory.os.dpkg import DpkgExtractor
 from vigil.inventory.os.rpm.extractor import RpmExtractor
@@ -43,3 +44,17 @@ def language_extractors() -> tuple[Extractor, ...]:
 
 def extractors(*, os_only: bool = False) -> list[Extractor]:
     return list(OS_EXTRACTORS if os_only else OS_EXTRACTORS + language_extractors())
+
+
+def unusable_package_databases(inventory: Inventory) -> list[str]:
+    """The OS package databases that could not be read at all: the target's OS packages are unknown.
+
+    (A database with a few damaged records still gave packages: those errors are warnings.)
+    """
+    names = {e.name for e in OS_EXTRACTORS}
+    return [
+        f"{error.path}: {error.error}"
+        for run in inventory.extractors
+        if run.name in names and run.packages == 0
+        for error in run.errors
+    ]

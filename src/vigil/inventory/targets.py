@@ -1,4 +1,8 @@
-"""Turn what the user names (a directory, `/`, or an instance's disk image files) into a filesystem view."""
+"""Collecting an inventory of what the user names: a directory (`/` is this host), one instance's disk image
+files, or a document collected elsewhere (an Inventory JSON, an SBOM).
+
+`collect_inventory` is the use case the CLI, the scheduler and the agent call.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vigil.fs import FileSystem, LiveFS, open_image
 from vigil.inventory.collect import Collector, Limits, PathScope
+from vigil.inventory.documents import is_document, read_document
 from vigil.inventory.model import Inventory, Target, VolumeInfo
 from vigil.inventory.registry import extractors
 
@@ -49,7 +54,7 @@ def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSys
         is_host = fs.root == "/"
         return fs, Target(
             kind="host" if is_host else "directory",
-            paths=[fs.root],
+            paths=(fs.root,),
             hostname=socket.gethostname() if is_host else None,
         )
     for path in paths:
@@ -57,16 +62,38 @@ def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSys
             raise ValueError(f"{path}: a directory cannot be combined with other targets")
     image = open_image(list(paths), timeout=timeout)
     return image, Target(
-        kind="image", paths=list(paths), volumes=_volumes(image), problems=list(image.problems)
+        kind="image", paths=tuple(paths), volumes=_volumes(image), problems=tuple(image.problems)
     )
 
 
-def _volumes(image: ImageFS) -> list[VolumeInfo]:
+def _volumes(image: ImageFS) -> tuple[VolumeInfo, ...]:
     mounted = {m.volume.name: m.path for m in image.mount_table}
-    return [
+    return tuple(
         VolumeInfo(v.name, v.size, v.probe.kind, v.probe.uuid, v.probe.label, mounted.get(v.name))
         for v in image.volumes
-    ]
+    )
+
+
+def collect_inventory(
+    paths: Sequence[str],
+    *,
+    os_only: bool = False,
+    scope: str | None = None,
+    custom_paths: Sequence[str] = (),
+    limits: Limits = Limits(),
+    progress: Callable[[int, int], None] | None = None,
+) -> Inventory:
+    """The inventory of one target: collected from a tree or disk images, or read from a document.
+
+    A document (Inventory JSON, CycloneDX, SPDX) is taken as it is: the collection options describe how
+    to collect, and that was done where the document was made. FSError, ValueError (incl.
+    `UnreadableDocument`) when the target cannot be read.
+    """
+    if len(paths) == 1 and not os.path.isdir(paths[0]) and is_document(paths[0]):
+        return read_document(paths[0])
+    return take_inventory(
+        paths, os_only=os_only, scope=scope, custom_paths=custom_paths, limits=limits, progress=progress
+    )
 
 
 def take_inventory(

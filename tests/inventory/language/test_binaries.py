@@ -65,7 +65,7 @@ def test_go_and_rust_packages_from_one_collection(tmp_path, tmp_path_factory):
         ("/srv/app/Cargo.lock", "CARGO"): 8,
     }
     binary_run, lock_run = inventory.extractors
-    assert (binary_run.name, lock_run.errors) == ("language/binary", [])
+    assert (binary_run.name, lock_run.errors) == ("language/binary", ())
     ((path, error),) = [(e.path, e.error) for e in binary_run.errors]
     assert path == "/usr/local/bin/truncated"
     assert re.fullmatch(

@@ -25,4 +25,4 @@ def test_a_database_reached_through_the_var_lib_rpm_symlink_is_read_once(tmp_pat
         "pkg:rpm/almalinux/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=almalinux-9.4&epoch=1&upstream=openssl"
     ]
     (run,) = inventory.extractors
-    assert (run.name, run.errors, len(run.files_read)) == ("os/rpm", [], 1)
+    assert (run.name, run.errors, len(run.files_read)) == ("os/rpm", (), 1)

@@ -40,7 +40,9 @@ def parse_installed(text: str) -> Iterator[tuple[dict[str, str], list[str]]]:
 class ApkExtractor:
     name: ClassVar[str] = "os/apk"
     version: ClassVar[int] = 1
-    wants: ClassVar[Wants] = Wants(paths=frozenset({INSTALLED}))
+    wants: ClassVar[Wants] = Wants(
+        paths=frozenset({INSTALLED}), expected=frozenset({(INSTALLED, "/lib/apk/db")})
+    )
 
     def extract(self, file: FoundFile, ctx: ExtractContext) -> Iterable[Package]:
         text = file.read_text()

@@ -55,7 +55,9 @@ class DpkgExtractor:
 
     name: ClassVar[str] = "os/dpkg"
     version: ClassVar[int] = 1
-    wants: ClassVar[Wants] = Wants(paths=frozenset({STATUS}), dirs=frozenset({STATUS_D}))
+    wants: ClassVar[Wants] = Wants(
+        paths=frozenset({STATUS}), dirs=frozenset({STATUS_D}), expected=frozenset({(STATUS, "/var/lib/dpkg")})
+    )
 
     def extract(self, file: FoundFile, ctx: ExtractContext) -> Iterable[Package]:
         distroless = file.path.startswith(STATUS_D + "/")

@@ -85,8 +85,8 @@ def detect_os(fs: FileSystem) -> OSInfo | None:
                 break
         match = pattern.search(text)
         version = match["v"] if match else None
-        return _info(os_id, "", version, None, text.strip().splitlines()[0] if text.strip() else None, None,
-                     path)  # fmt: skip
+        first_line = text.strip().splitlines()[0] if text.strip() else None
+        return describe_os(os_id, "", version, None, first_line, None, path)
     return None
 
 
@@ -97,7 +97,7 @@ def _from_os_release(values: dict[str, str], path: str) -> OSInfo | None:
     codename = values.get("VERSION_CODENAME") or values.get("UBUNTU_CODENAME") or None
     if not codename and (match := re.search(r"\((\w+)\)", values.get("VERSION", ""))):
         codename = match.group(1).lower()
-    return _info(
+    return describe_os(
         os_id,
         values.get("ID_LIKE", ""),
         values.get("VERSION_ID") or None,
@@ -109,7 +109,7 @@ def _from_os_release(values: dict[str, str], path: str) -> OSInfo | None:
     )
 
 
-def _info(
+def describe_os(
     os_id: str,
     id_like: str,
     version_id: str | None,
@@ -120,6 +120,7 @@ def _info(
     *,
     version: str | None = None,
 ) -> OSInfo:
+    """The `OSInfo` of a release, with its family and end of life (also for an OS named by an SBOM)."""
     eol = end_of_life(os_id, version_id)
     return OSInfo(
         family=family_of(os_id, id_like),

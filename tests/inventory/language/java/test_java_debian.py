@@ -35,7 +35,7 @@ def _collect(*, with_file_lists: bool) -> Inventory:
 
 def test_debian_s_jars_are_read_and_owned_by_their_packages():
     inventory = _collect(with_file_lists=True)
-    assert [e.errors for e in inventory.extractors] == [[], []]
+    assert [e.errors for e in inventory.extractors] == [(), ()]
     found = {(p.name, p.owner): p for p in inventory.packages}
     for name, debian_package, version in (
         ("org.apache.commons:commons-lang3", "libcommons-lang3-java", _upstream("libcommons-lang3-java")),

@@ -110,7 +110,7 @@ def test_a_symlink_loop_in_node_modules_is_an_absent_package(tmp_path):
     (tmp_path / "srv/app/node_modules").mkdir()
     os.symlink("a", tmp_path / "srv/app/node_modules/a")
     inventory = _collect_lock(tmp_path)
-    assert inventory.packages == [] and inventory.extractors[0].errors == []
+    assert inventory.packages == () and inventory.extractors[0].errors == ()
 
 
 @pytest.mark.timeout(10)
@@ -171,7 +171,7 @@ def test_a_huge_lock_file_without_node_modules_costs_a_single_lookup(tmp_path):
     place(tmp_path, LOCK, json.dumps(lock))
     fs = RecordingFS(str(tmp_path))
     inventory = _collect_lock(tmp_path, fs)
-    assert inventory.packages == []
+    assert inventory.packages == ()
     assert [p for p in fs.asked if p.startswith("/srv/app/node_modules")] == ["/srv/app/node_modules"]
 
 
@@ -243,4 +243,4 @@ def test_a_package_json_outside_a_package_slot_is_not_even_read(tmp_path):
     place(tmp_path, "/srv/app/node_modules/x/dist/esm/package.json", b"[" * 100_000)
     place(tmp_path, "/srv/app/package.json", b"not json")
     inventory = collect(tmp_path, ["/srv"], [NodeInstalledExtractor()])
-    assert inventory.extractors[0].files_read == [] and inventory.stats.bytes_read == 0
+    assert inventory.extractors[0].files_read == () and inventory.stats.bytes_read == 0

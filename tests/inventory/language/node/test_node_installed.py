@@ -65,7 +65,7 @@ def test_npm_s_own_installed_tree_gives_each_package_once_and_not_module_type_fi
         ("yallist", "4.0.0", "pkg:npm/yallist@4.0.0"),
     ]
     (run,) = inventory.extractors
-    assert run.errors == []
+    assert run.errors == ()
     assert len(run.files_read) == 10  # the two dist/*/package.json files are not even read
     picomatch = next(p for p in inventory.packages if p.name == "picomatch")
     assert (picomatch.type, picomatch.package_manager, picomatch.extractor, picomatch.locations) == (
@@ -116,8 +116,8 @@ def test_private_versionless_and_nameless_packages_are_skipped_without_an_error(
     path.parent.mkdir(parents=True)
     path.write_bytes(manifest)
     inventory = collect(tmp_path, ["/srv"], [NodeInstalledExtractor()])
-    assert inventory.packages == []
-    assert inventory.extractors[0].errors == []
+    assert inventory.packages == ()
+    assert inventory.extractors[0].errors == ()
 
 
 def test_capitals_in_an_old_package_name_are_kept_and_the_purl_is_lower_case(tmp_path):
@@ -131,7 +131,7 @@ def test_capitals_in_an_old_package_name_are_kept_and_the_purl_is_lower_case(tmp
 def test_every_node_package_debian_installed_on_this_host_is_read():
     """Needs the apt package node-semver (and its dependencies node-lru-cache and node-yallist)."""
     inventory = collect(Path("/"), ["/usr/share/nodejs"], [NodeInstalledExtractor(), DpkgFileListExtractor()])
-    assert [run.errors for run in inventory.extractors] == [[], []]
+    assert [run.errors for run in inventory.extractors] == [(), ()]
     debian_version = subprocess.run(
         ["dpkg-query", "-W", "-f=${Version}", "node-semver"], capture_output=True, text=True, check=True
     ).stdout  # 7.3.5+~7.3.9-2: semver 7.3.5 with @types/semver 7.3.9 bundled

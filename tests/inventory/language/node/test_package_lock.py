@@ -112,7 +112,7 @@ def test_an_npm_project_reports_the_installed_lock_file_entries(tmp_path, projec
     copy_tree(project, tmp_path, "/srv/app")
     inventory = collect(tmp_path, ["/srv"], [NpmLockfileExtractor()])
     assert [(p.name, p.version, p.notes) for p in inventory.packages] == expected
-    assert inventory.extractors[0].errors == []
+    assert inventory.extractors[0].errors == ()
     for package in inventory.packages:
         assert (package.type, package.package_manager, package.extractor, package.locations) == (
             "npm",

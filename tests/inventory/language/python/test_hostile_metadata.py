@@ -78,4 +78,4 @@ def test_an_egg_info_directory_is_not_read_as_a_file(tmp_path):
     assert [(p.name, p.locations) for p in inventory.packages] == [
         ("foo", ("/usr/lib/python3/dist-packages/foo-1.0.egg-info/PKG-INFO",))
     ]
-    assert inventory.extractors[0].errors == []
+    assert inventory.extractors[0].errors == ()

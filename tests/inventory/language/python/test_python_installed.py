@@ -64,7 +64,7 @@ def test_debian_dist_packages_give_each_distribution_with_its_pep503_purl(tmp_pa
         ("rpm", "4.18.0", "pkg:pypi/rpm@4.18.0", (f"{DIST_PACKAGES}/rpm-4.18.0.egg-info",)),  # a file
         ("six", "1.16.0", "pkg:pypi/six@1.16.0", (f"{DIST_PACKAGES}/six-1.16.0.egg-info/PKG-INFO",)),
     ]
-    assert inventory.extractors[0].errors == []
+    assert inventory.extractors[0].errors == ()
 
 
 def test_a_distribution_a_debian_package_installed_is_marked_as_owned_by_it(tmp_path):
@@ -117,7 +117,7 @@ def test_only_the_header_block_is_read_not_the_long_description(tmp_path):
 def test_every_distribution_debian_installed_on_this_host_is_read(tmp_path):
     """Needs the apt packages python3-six and python3-rpm (an `.egg-info` file)."""
     inventory = _collect(Path("/"), (DIST_PACKAGES,), [PythonInstalledExtractor(), DpkgFileListExtractor()])
-    assert [e.errors for e in inventory.extractors] == [[], []]
+    assert [e.errors for e in inventory.extractors] == [(), ()]
     found = {p.name: p for p in inventory.packages}
     for name, debian_package in (("six", "python3-six"), ("rpm", "python3-rpm")):
         debian_version = subprocess.run(

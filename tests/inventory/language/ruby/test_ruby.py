@@ -201,7 +201,7 @@ def test_every_gem_debian_installed_on_this_host_is_read_and_owned_by_its_packag
         LiveFS("/"), [GemspecExtractor(), DpkgFileListExtractor()], scope=PathScope("test", roots)
     )
     inventory = collector.collect(Target("directory", ["/"]))
-    assert [run.errors for run in inventory.extractors] == [[], []]
+    assert [run.errors for run in inventory.extractors] == [(), ()]
     found = {p.locations[0]: p for p in inventory.packages}
     assert set(found) == set(owners)
     for path, owner in owners.items():

@@ -1,5 +1,8 @@
 """SBOM export of an inventory: CycloneDX (1.4, 1.6) with cyclonedx-python-lib, SPDX 2.3 with spdx-tools.
 
+Every inventory field a purl cannot carry goes along as a `vigil:` property (`properties.py`), so that an
+SBOM read back (`read.py`) is the inventory it was made from.
+
 Both libraries are imported only here, and only when an SBOM is asked for: they are slow to import.
 """
 
@@ -12,26 +15,19 @@ import uuid
 from typing import Any
 
 from vigil import __version__
-from vigil.inventory.model import Inventory, Package
+from vigil.inventory.model import Inventory
+from vigil.inventory.sbom.properties import (
+    kernel_properties,
+    os_properties,
+    package_properties,
+    target_properties,
+)
 
 CYCLONEDX_VERSIONS = ("1.4", "1.6")
 
 
 def _target_name(inventory: Inventory) -> str:
     return inventory.target.hostname or ", ".join(inventory.target.paths)
-
-
-def _properties(package: Package) -> dict[str, str]:
-    props = {"vigil:package_manager": package.package_manager, "vigil:extractor": package.extractor}
-    if package.source_name and package.source_name != package.name:
-        props["vigil:source_name"] = package.source_name
-    if package.source_version and package.source_version != package.version:
-        props["vigil:source_version"] = package.source_version
-    if package.owner:
-        props["vigil:owner"] = package.owner
-    for i, location in enumerate(package.locations):
-        props[f"vigil:location:{i}"] = location
-    return props
 
 
 def to_cyclonedx(inventory: Inventory, spec_version: str = "1.6") -> str:
@@ -47,6 +43,10 @@ def to_cyclonedx(inventory: Inventory, spec_version: str = "1.6") -> str:
         raise ValueError(f"CycloneDX {spec_version}: supported versions are {', '.join(CYCLONEDX_VERSIONS)}")
     bom = Bom()
     bom.metadata.component = Component(name=_target_name(inventory), type=ComponentType.DEVICE)
+    document = target_properties(inventory.target, inventory.scope)
+    if inventory.kernel:
+        document += kernel_properties(inventory.kernel)
+    bom.metadata.properties.update(Property(name=k, value=v) for k, v in document)
     if inventory.os:
         bom.components.add(
             Component(
@@ -56,6 +56,7 @@ def to_cyclonedx(inventory: Inventory, spec_version: str = "1.6") -> str:
                 description=inventory.os.name,
                 cpe=inventory.os.cpe,
                 bom_ref="os",
+                properties=[Property(name=k, value=v) for k, v in os_properties(inventory.os)],
             )
         )
     for i, package in enumerate(inventory.packages):
@@ -66,7 +67,7 @@ def to_cyclonedx(inventory: Inventory, spec_version: str = "1.6") -> str:
                 type=ComponentType.LIBRARY,
                 purl=PackageURL.from_string(package.purl),
                 bom_ref=f"pkg-{i}",
-                properties=[Property(name=k, value=v) for k, v in _properties(package).items()],
+                properties=[Property(name=k, value=v) for k, v in package_properties(package)],
             )
         )
     version = SchemaVersion.V1_6 if spec_version == "1.6" else SchemaVersion.V1_4
@@ -81,8 +82,9 @@ def _spdx_id(i: int, name: str) -> str:
 def to_spdx(inventory: Inventory) -> str:
     """The inventory as an SPDX 2.3 JSON document (validated by spdx-tools before it is written)."""
     from spdx_tools.spdx.model.actor import Actor, ActorType
+    from spdx_tools.spdx.model.annotation import Annotation, AnnotationType
     from spdx_tools.spdx.model.document import CreationInfo, Document
-    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory
+    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory, PackagePurpose
     from spdx_tools.spdx.model.package import Package as SpdxPackage
     from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
     from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
@@ -90,16 +92,44 @@ def to_spdx(inventory: Inventory) -> str:
 
     name = _target_name(inventory)
     created = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+    tool = Actor(ActorType.TOOL, f"vigil-{__version__}")
     creation = CreationInfo(
         spdx_version="SPDX-2.3",
         spdx_id="SPDXRef-DOCUMENT",
         name=f"vigil inventory of {name}",
         document_namespace=f"https://vigil.invalid/spdx/{uuid.uuid4()}",
-        creators=[Actor(ActorType.TOOL, f"vigil-{__version__}")],
+        creators=[tool],
         created=created,
     )
+    annotations: list[Any] = []
+
+    def annotate(spdx_id: str, props: list[tuple[str, str]]) -> None:
+        annotations.extend(
+            Annotation(spdx_id, AnnotationType.OTHER, tool, created, f"{k}: {v}") for k, v in props
+        )
+
+    document_props = target_properties(inventory.target, inventory.scope)
+    if inventory.kernel:
+        document_props += kernel_properties(inventory.kernel)
+    annotate("SPDXRef-DOCUMENT", document_props)
     packages: list[Any] = []
     relationships: list[Any] = []
+    if inventory.os:
+        packages.append(
+            SpdxPackage(
+                spdx_id="SPDXRef-OperatingSystem",
+                name=inventory.os.id,
+                download_location=SpdxNoAssertion(),
+                version=inventory.os.version_id,
+                files_analyzed=False,
+                description=inventory.os.name,
+                primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+            )
+        )
+        annotate("SPDXRef-OperatingSystem", os_properties(inventory.os))
+        relationships.append(
+            Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-OperatingSystem")
+        )
     for i, package in enumerate(inventory.packages):
         spdx_id = _spdx_id(i, package.name)
         packages.append(
@@ -115,8 +145,11 @@ def to_spdx(inventory: Inventory) -> str:
                 ],
             )
         )
+        annotate(spdx_id, package_properties(package))
         relationships.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, spdx_id))
-    document = Document(creation_info=creation, packages=packages, relationships=relationships)
+    document = Document(
+        creation_info=creation, packages=packages, relationships=relationships, annotations=annotations
+    )
     stream = io.StringIO()
     write_document_to_stream(document, stream, validate=True)
     return stream.getvalue()
