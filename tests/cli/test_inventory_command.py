@@ -1,26 +1,17 @@
-"""`vigil inventory` as a user runs it: a real process, real targets, the output formats of the contract."""
+"""`vigil inventory` as a user runs it: the real command line, real targets, the output formats of the contract."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cli import vigil
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ROOTFS = REPO / "demo" / "rootfs"
-
-
-def vigil(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"vigil {' '.join(args)} → {result.returncode}\n{result.stderr}")
-    return result
 
 
 def test_json_inventory_of_a_directory_tree():

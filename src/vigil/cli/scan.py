@@ -1,17 +1,28 @@
-"""`vigil scan`: inventory a target and match it against the advisory database."""
+"""`vigil scan`: inventory a target (or read an Inventory JSON or SBOM) and match it against advisories."""
 
 from __future__ import annotations
 
 import enum
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vigil.cli.app import TargetsArgument, fail
-from vigil.inventory.collect import Limits
+from vigil.cli.app import TargetsArgument
+from vigil.cli.collecting import (
+    DEFAULT_MAX_PACKAGES,
+    DEFAULT_TIME_LIMIT,
+    MaxPackagesOption,
+    OsOnlyOption,
+    OutputOption,
+    PathOption,
+    ScopeOption,
+    TimeLimitOption,
+    collect,
+    warn_incomplete,
+    write_output,
+)
 
 EXIT_FINDINGS = 1
 
@@ -43,28 +54,30 @@ def scan(
             "--fail-on", case_sensitive=False, help="Exit 1 when a finding is at least this severe."
         ),
     ] = None,
-    os_only: Annotated[bool, typer.Option("--os-only", help="OS packages only.")] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
-    ] = None,
+    os_only: OsOnlyOption = False,
+    scope: ScopeOption = None,
+    path: PathOption = None,
+    max_packages: MaxPackagesOption = DEFAULT_MAX_PACKAGES,
+    time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT,
+    output: OutputOption = None,
 ) -> None:
-    """Find the known vulnerabilities of a host, a directory tree or a VM disk image."""
+    """The known vulnerabilities of a host, a directory tree, a VM disk image, an Inventory or an SBOM."""
     from vigil.cli.db import open_readonly
     from vigil.findings.inspector import end_of_life_id, to_findings
-    from vigil.fs import FSError
-    from vigil.inventory.targets import take_inventory
     from vigil.matching.match import match_inventory
     from vigil.matching.severity import rank
-    from vigil.output.progress import progress_reporter
 
     store = open_readonly(db)
-    try:
-        with progress_reporter(enabled=sys.stderr.isatty()) as progress:
-            inventory = take_inventory(targets, os_only=os_only, limits=Limits(), progress=progress)
-    except (FSError, ValueError) as exc:
-        fail(f"cannot scan {' '.join(targets)}: {exc}")
-    if inventory.os is None and not inventory.packages:
-        fail(f"cannot scan {' '.join(targets)}: no OS found (no os-release or other release file)")
+    inventory = collect(
+        targets,
+        os_only=os_only,
+        scope=scope,
+        paths=path,
+        max_packages=max_packages,
+        time_limit=time_limit,
+        verb="scan",
+    )
+    warn_incomplete(inventory)
     with store:
         result = match_inventory(inventory, store)
     if output_format is ScanFormat.json:
@@ -77,10 +90,7 @@ def scan(
         from vigil.output.tables import scan_table
 
         text = scan_table(inventory, result)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+    write_output(text, output)
     severities = [v.severity for v in result.vulnerabilities]
     if end_of_life_id(inventory):
         severities.append("CRITICAL")  # the OS itself is past its end of life

@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from typing import Any
 
+from vigil.advisories.namespaces import os_namespace
 from vigil.inventory.model import Inventory
 from vigil.matching.model import MatchResult, Vulnerability, VulnerablePackage
 from vigil.matching.severity import rank
@@ -73,11 +74,17 @@ def to_findings(
 
 
 def end_of_life_id(inventory: Inventory) -> str | None:
-    """`DEBIAN-11-END-OF-LIFE` when the OS is past its end of life, else None."""
+    """`DEBIAN-11-END-OF-LIFE` when the OS is past its end of life, else None.
+
+    Named by the release as advisories key it (Debian 11.6 is Debian 11), so that every source of the
+    same machine's inventory (its tree, Trivy's SBOM naming 11.6) gives the same finding.
+    """
     os = inventory.os
     if os is None or not os.eol:
         return None
-    return f"{os.id.upper()}-{os.version_id}-END-OF-LIFE"
+    namespace = os_namespace(os.id, os.version_id)
+    release = namespace[0].replace(":", "-").upper() if namespace else f"{os.id.upper()}-{os.version_id}"
+    return f"{release}-END-OF-LIFE"
 
 
 def end_of_life_finding(inventory: Inventory, target_id: str, stamp: str) -> dict[str, Any] | None:
