@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean system-deps
+WHEELHOUSE := var/wheelhouse
+
+.PHONY: install run test lint bench clean system-deps wheelhouse
 
 install: $(STAMP)
 
@@ -14,13 +16,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# the wheels of Vigil's declared dependencies, so that a test installs `vigil` into a fresh virtual
+# environment without reaching the network (tests stay on loopback)
+wheelhouse: $(WHEELHOUSE)/.built
+
+$(WHEELHOUSE)/.built: pyproject.toml
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/pip wheel -q -w $(WHEELHOUSE) '.[images,sbom]'
+	rm -f $(WHEELHOUSE)/vigil-*.whl
+	touch $@
+
 system-deps:
 	./scripts/system-deps.sh
 
 run: install system-deps
 	$(BIN)/python -m vigil.demo
 
-test: install system-deps
+test: install system-deps wheelhouse
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: install

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vigil.cli.app import TargetsArgument
+from vigil.cli.app import EXIT_FAILURE, TargetsArgument, fail
 from vigil.cli.collecting import (
     DEFAULT_MAX_PACKAGES,
     DEFAULT_TIME_LIMIT,
@@ -24,6 +24,9 @@ from vigil.cli.collecting import (
 
 if TYPE_CHECKING:
     from vigil.inventory.model import Inventory
+
+
+_SBOM_LIBRARIES = frozenset({"cyclonedx", "spdx_tools", "py_serializable", "license_expression"})
 
 
 class InventoryFormat(enum.StrEnum):
@@ -56,7 +59,16 @@ def inventory(
         time_limit=time_limit,
         verb="inventory",
     )
-    write_output(_render(result, output_format, cyclonedx_version), output)
+    try:
+        text = _render(result, output_format, cyclonedx_version)
+    except ModuleNotFoundError as exc:
+        if exc.name not in _SBOM_LIBRARIES:
+            raise
+        fail(
+            f"writing {output_format.value} needs Vigil's SBOM writers: pip install 'vigil[sbom]'",
+            EXIT_FAILURE,
+        )
+    write_output(text, output)
 
 
 def _render(result: Inventory, output_format: InventoryFormat, cyclonedx_version: str) -> str:

@@ -60,7 +60,14 @@ def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSys
     for path in paths:
         if os.path.isdir(path):
             raise ValueError(f"{path}: a directory cannot be combined with other targets")
-    image = open_image(list(paths), timeout=timeout)
+    try:
+        image = open_image(list(paths), timeout=timeout)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("py"):
+            raise
+        raise ValueError(
+            "reading disk images needs Vigil's image readers: pip install 'vigil[images]'"
+        ) from None
     return image, Target(
         kind="image", paths=tuple(paths), volumes=_volumes(image), problems=tuple(image.problems)
     )
