@@ -123,6 +123,37 @@ def test_a_definition_for_two_releases_gives_each_release_its_own_fix(advisories
     assert firefox[("ol:6", "firefox", None)].fixed_version == "3.6.22-1.0.1.el6_1"
 
 
+STREAMS = """<criteria operator="AND">
+<criterion comment="Oracle Linux 10 is installed"/>
+<criteria operator="OR">
+<criteria operator="AND">
+<criterion comment="Module firefox:esr128 is enabled"/>
+<criteria operator="AND"><criterion comment="firefox is earlier than 0:128.12.0-1.0.1.el10_0"/></criteria>
+</criteria>
+<criteria operator="AND">
+<criterion comment="Module firefox:esr115 is enabled"/>
+<criteria operator="AND"><criterion comment="firefox is earlier than 0:115.25.0-1.0.1.el10_0"/></criteria>
+</criteria>
+</criteria>
+</criteria>
+"""
+
+
+def test_module_streams_of_one_package_stay_alternatives(tmp_path):
+    """ELSA-2025-10073 with its fix put under two module streams, as Oracle writes AppStream modules."""
+    data = PER_ARCH.read_text()
+    start = data.index("<criteria", data.index("ELSA-2025-10073:"))
+    end = data.index("</definition>", start)
+    path = tmp_path / "com.oracle.elsa-streams.xml"
+    path.write_text(data[:start] + STREAMS + data[end:])
+    found, errors = _read(path)
+    assert errors == []
+    assert sorted(a.fixed_version for a in found["ELSA-2025-10073"].affected) == [
+        "115.25.0-1.0.1.el10_0",  # not folded into the other stream's higher fix
+        "128.12.0-1.0.1.el10_0",
+    ]
+
+
 def test_an_elsa_without_cves_is_kept_under_its_own_id(advisories):
     assert advisories["ELSA-2011-1268"].aliases == ()
     assert advisories["ELSA-2011-1268"].cves == ()
@@ -172,7 +203,7 @@ def test_plain_and_bzip2_files_give_the_same_advisories(tmp_path):
 def test_recognition_by_name_and_by_content(tmp_path):
     importer = OracleOvalImporter()
     assert importer.recognises(OL5_7) and importer.recognises(KSPLICE) and importer.recognises(ORACLE)
-    renamed = tmp_path / "ksplice.xml"  # vunnel's own name for it has neither prefix nor suffix
+    renamed = tmp_path / "mock_ksplice_data"  # vunnel's own name for it
     shutil.copy(KSPLICE, renamed)
     assert importer.recognises(renamed)
     assert not importer.recognises(FIXTURES / "amazon" / "updateinfo" / "repomd_valid.xml")

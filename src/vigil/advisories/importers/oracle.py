@@ -149,7 +149,7 @@ class OracleOvalImporter:
 
 def _is_oracle(path: Path) -> bool:
     """An Oracle OVAL file, by its published name or by what its first bytes say."""
-    if not path.is_file() or not path.name.endswith(_SUFFIXES):
+    if not path.is_file():
         return False
     if path.name.startswith("com.oracle.elsa-"):
         return True  # named as Oracle names them: a damaged one is reported, not passed to another importer
