@@ -1,6 +1,7 @@
 import pytest
 
 from vigil.advisories.namespaces import os_namespace, package_key, parse_osv_ecosystem
+from vigil.versions import compare
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,14 @@ def test_osv_ecosystems_map_to_namespaces(ecosystem, expected):
 )
 def test_an_os_release_maps_to_the_namespace_its_advisories_use(os_id, version_id, expected):
     assert os_namespace(os_id, version_id)[0] == expected
+
+
+@pytest.mark.parametrize("version_id", ["7.9", "8.10", "9.3", "10.0"])
+def test_oracle_linux_uses_its_own_elsa_namespace_compared_as_rpm(version_id):
+    """Oracle Linux is matched with Oracle's ELSA data (`ol:N`), not Red Hat's, with rpm versions."""
+    major = version_id.split(".")[0]
+    assert os_namespace("ol", version_id) == (f"ol:{major}", "Oracle Linux")
+    assert compare("Oracle Linux", "2:1.1.1g-15.el8_3", "1:1.1.1k-12.el8_9") > 0
 
 
 def test_unknown_ecosystems_and_oses_are_refused():

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from vigil.advisories.importer import AdvisoryImporter, EnrichmentImporter, RecordError, SourceFormatError
-from vigil.advisories.importers import alpine, debian, epss, kev, osv
+from vigil.advisories.importers import alpine, debian, epss, kev, oracle, osv
 from vigil.advisories.importers.alpine import AlpineSecdbImporter
 from vigil.advisories.importers.amazon import AmazonUpdateinfoImporter
 from vigil.advisories.importers.csaf import CsafImporter
@@ -17,6 +17,7 @@ from vigil.advisories.importers.debian import DebianListImporter, DebianTrackerI
 from vigil.advisories.importers.epss import EpssImporter
 from vigil.advisories.importers.kev import KevImporter
 from vigil.advisories.importers.nvd import NvdImporter
+from vigil.advisories.importers.oracle import OracleOvalImporter
 from vigil.advisories.importers.osv import OsvImporter
 from vigil.advisories.store import AdvisoryDB, SourceInfo, UpdateResult
 from vigil.advisories.update import Feed
@@ -29,6 +30,7 @@ IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
         DebianTrackerImporter(),
         AlpineSecdbImporter(),
         AmazonUpdateinfoImporter(),
+        OracleOvalImporter(),
         CsafImporter(),
         NvdImporter(),
         EpssImporter(),
@@ -60,6 +62,7 @@ FEEDS: tuple[Feed, ...] = (
         for r in _ALPINE_RELEASES
         for repo in ("main", "community")
     ),
+    *(Feed(f"oracle-ol{r}", oracle.release_url(r), "oracle-oval", oracle.LICENCE) for r in oracle.RELEASES),
     Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment"),
     Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment"),
 )

@@ -51,7 +51,7 @@ OS_NAMESPACES: dict[str, tuple[str, str, int]] = {
     "rocky": ("rocky", "Rocky Linux", 1),
     "rhel": ("rhel", "Red Hat", 1),
     "centos": ("rhel", "Red Hat", 1),  # CentOS Linux is matched with Red Hat's data
-    "ol": ("ol", "Red Hat", 1),
+    "ol": ("ol", "Oracle Linux", 1),  # Oracle's own ELSA data (OVAL), compared as rpm versions
     "fedora": ("fedora", "Red Hat", 1),
     "amzn": ("amzn", "Amazon Linux", 1),
     "sles": ("sles", "SUSE", 2),
