@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from tests.support.cli import vigil
 
 from vigil.demo import ROOTFS, build_demo_image
 from vigil.inventory.targets import take_inventory
@@ -47,20 +46,12 @@ def test_an_os_inventory_of_an_image_reads_little_and_does_not_walk(demo_image):
 
 
 def test_cli_table_names_the_volumes_and_the_default_kernel(demo_image):
-    out = subprocess.run(
-        [sys.executable, "-m", "vigil", "inventory", str(demo_image)],
-        capture_output=True, text=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
+    out = vigil("inventory", demo_image).stdout
     assert "disk0p2: ext4" in out and "mounted at /var" in out
     assert "5.10.0-20-amd64 (default per boot loader; package linux-image-5.10.0-20-amd64" in out
 
 
 def test_json_of_an_image_lists_its_volumes(demo_image):
-    doc = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "vigil", "inventory", str(demo_image), "--format", "json", "--os-only"],
-            capture_output=True, text=True, check=True, timeout=120,
-        ).stdout
-    )  # fmt: skip
+    doc = json.loads(vigil("inventory", demo_image, "--format", "json", "--os-only").stdout)
     assert doc["target"]["kind"] == "image"
     assert [v["content"] for v in doc["target"]["volumes"]] == ["ext4", "ext4"]
