@@ -8,11 +8,11 @@ gives the inventory the SBOM was made from, so scanning the SBOM gives exactly t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vigil.enums import PackageManager
-from vigil.inventory.model import KernelInfo, OSInfo, Package, Target
+from vigil.inventory.model import KernelInfo, OSInfo, Package, Target, TargetKind
 
 PREFIX = "vigil:"
 _PACKAGE_FIELDS = (
@@ -26,7 +26,7 @@ _PACKAGE_FIELDS = (
 )
 _LISTS = {"locations": "location", "notes": "note"}
 
-Properties = Sequence[tuple[str, str]]
+_COLLECTED_KINDS: dict[str, TargetKind] = {"host": "host", "directory": "directory", "image": "image"}
 
 
 def _numbered(prefix: str, values: Iterable[str]) -> list[tuple[str, str]]:
@@ -119,10 +119,12 @@ def read_kernel(props: Mapping[str, str]) -> KernelInfo | None:
     )
 
 
-def read_target(props: Mapping[str, str]) -> tuple[str, tuple[str, ...], str | None, str | None]:
-    """(kind, paths, hostname, scope) of the target a Vigil SBOM describes; kind "" when not Vigil's."""
+def read_target(
+    props: Mapping[str, str],
+) -> tuple[TargetKind | None, tuple[str, ...], str | None, str | None]:
+    """(kind, paths, hostname, scope) of the target a Vigil SBOM describes; kind None when not Vigil's."""
     return (
-        props.get(f"{PREFIX}target:kind", ""),
+        _COLLECTED_KINDS.get(props.get(f"{PREFIX}target:kind", "")),
         _listed(props, f"{PREFIX}target:path"),
         props.get(f"{PREFIX}target:hostname"),
         props.get(f"{PREFIX}scope"),

@@ -97,8 +97,8 @@ def _inventory(
     problems: list[str],
 ) -> Inventory:
     kind, paths, hostname, scope = read_target(document)
-    if kind in ("host", "directory", "image"):  # Vigil's own SBOM: the target it describes
-        target = Target(kind, paths, hostname, problems=tuple(problems))  # type: ignore[arg-type]
+    if kind is not None:  # Vigil's own SBOM: the target it describes
+        target = Target(kind, paths, hostname, problems=tuple(problems))
     else:
         target = Target("sbom", (where,), problems=tuple(problems))
     os_info = os_info or _os_from_purls(packages)
