@@ -147,7 +147,7 @@ class _Opener:
             raise CorruptImage(f"{name}: qcow2 backing chain deeper than {MAX_BACKING_CHAIN}")
         if not os.path.exists(name):
             raise ImageError(f"{name}: qcow2 overlay needs its backing file {backing!r}")
-        where = confined(name, backing, self.backing_dirs)
+        where = _confined(name, backing, self.backing_dirs)
         if where is None:
             folders = ", ".join(dict.fromkeys([os.path.dirname(os.path.abspath(name)), *self.backing_dirs]))
             raise ImageError(
@@ -175,7 +175,7 @@ class _Opener:
             # an extent is looked up next to the descriptor only: a descriptor cannot point at host files
             extent_name = os.path.basename(descriptor.filename or "")
             extent_path = os.path.join(os.path.dirname(name), extent_name)
-            where = confined(name, extent_name)
+            where = _confined(name, extent_name)
             if where is None:
                 raise ImageError(f"{name}: vmdk extent {extent_path} leads out of the image's folder")
             extent = self.host_file(where[1], f"{name}: vmdk extent {extent_path}: ")
@@ -190,7 +190,7 @@ class _Opener:
         return self._layer(handle, name, "vmdk")
 
 
-def confined(image: str, file_name: str, allowed: Sequence[str] = ()) -> tuple[str, str] | None:
+def _confined(image: str, file_name: str, allowed: Sequence[str] = ()) -> tuple[str, str] | None:
     """Where a file an image names lives, if in the image's own folder or an allowed one (below them too):
     its path joined to the image's folder, and its real path. None when it lies anywhere else.
 
