@@ -285,7 +285,7 @@ def test_an_empty_file_is_not_a_disk_image(tmp_path: Path) -> None:
 def test_a_missing_file_or_a_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"nope\.img: No such file"):
         open_image(tmp_path / "nope.img", timeout=30)
-    with pytest.raises(ImageError, match="Is a directory"):
+    with pytest.raises(ImageError, match="a directory, not a regular file or block device"):
         open_image(tmp_path, timeout=30)
 
 

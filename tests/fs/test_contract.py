@@ -115,6 +115,17 @@ def test_a_large_file_supports_seek_tell_and_partial_reads(view: View) -> None:
         assert b"".join(chunks) == data
 
 
+def test_a_seek_before_the_start_of_a_file_is_an_os_error_that_moves_nothing(view: View) -> None:
+    with view.fs.open(BIG) as f:
+        f.seek(1000)
+        with pytest.raises(OSError):
+            f.seek(-1)
+        with pytest.raises(OSError):
+            f.seek(-1001, io.SEEK_CUR)
+        assert f.tell() == 1000
+        assert f.read(3) == rootfs.big_file_bytes()[1000:1003]
+
+
 def test_two_open_files_read_independently(view: View) -> None:
     data = rootfs.big_file_bytes()
     with view.fs.open(BIG) as a, view.fs.open(BIG) as b:

@@ -519,6 +519,19 @@ def make_qcow2_overlay(
 # -- damage, for tests of bad input ---------------------------------------------------------------------
 
 
+def empty_overlay(backing: Path, dest: Path) -> Path:
+    """A qcow2 overlay `dest` holding nothing of its own over `backing` (named relative to `dest`'s folder)."""
+    name = os.path.relpath(backing, dest.parent)
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", name, "-F", "qcow2", dest.name, cwd=dest.parent)
+    return dest
+
+
+def set_backing(overlay: Path, backing: str) -> None:
+    """Make a qcow2 overlay name any backing file, without reading either (`qemu-img rebase -u`): what a
+    hostile image, or one moved away from its backing file, holds."""
+    run("qemu-img", "rebase", "-q", "-u", "-f", "qcow2", "-b", backing, "-F", "qcow2", overlay)
+
+
 def truncated_copy(image: Path, dest: Path, size: int) -> Path:
     """A sparse copy of `image` cut to its first `size` bytes."""
     run("cp", "--sparse=always", image, dest)
@@ -565,6 +578,17 @@ def mbr_set_partition(disk: Path, slot: int, *, start_lba: int, sectors: int) ->
 def debugfs(image: Path, *commands: str) -> str:
     """Run debugfs commands on an ext filesystem image, writing (to craft corrupt filesystems)."""
     return run("debugfs", "-w", "-f", "-", image, stdin="\n".join(commands).encode() + b"\n")
+
+
+def deep_directories(image: Path, depth: int) -> str:
+    """An ext4 image holding /etc/os-release and a chain of `depth` nested directories `/d/d/…` with a file
+    `end` at the bottom; returns that file's path. debugfs makes them one level at a time, so the chain may be
+    longer than a path can be (`mkfs.ext4 -d` crashes on such a tree)."""
+    sparse_file(image, 64 * MIB)
+    run("mkfs.ext4", "-q", "-F", "-b", "1024", "-N", str(depth + 64), image)
+    levels = "\n".join(["mkdir d\ncd d"] * depth)
+    debugfs(image, "mkdir etc", "write /dev/null etc/os-release", levels, "write /dev/null end")
+    return "/d" * depth + "/end"
 
 
 def _read(f: BinaryIO, offset: int, size: int) -> bytes:

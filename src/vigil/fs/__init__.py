@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from vigil.fs.base import (
+    MAX_PATH,
     FileInfo,
     FileSystem,
     FileType,
     FSError,
     NotADirectory,
     NotFound,
+    PathTooLong,
     SymlinkLoop,
     normalize,
     read_bytes,
@@ -40,14 +42,16 @@ def open_image(
     sources: str | os.PathLike[str] | BinaryIO | Sequence[str | os.PathLike[str] | BinaryIO],
     *,
     timeout: float | None = 900.0,
+    backing_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
 ) -> ImageFS:
     """One instance's disk image(s) as one read-only tree (see `vigil.fs.image.assemble.open_image`)."""
     from vigil.fs.image.assemble import open_image as assemble
 
-    return assemble(sources, timeout=timeout)
+    return assemble(sources, timeout=timeout, backing_dirs=backing_dirs)
 
 
 __all__ = [
+    "MAX_PATH",
     "CorruptImage",
     "EncryptedVolume",
     "FSError",
@@ -59,6 +63,7 @@ __all__ = [
     "NoOperatingSystem",
     "NotADirectory",
     "NotFound",
+    "PathTooLong",
     "ScanTimeout",
     "SymlinkLoop",
     "UnsupportedFilesystem",

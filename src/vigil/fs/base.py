@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import BinaryIO, Generic, NamedTuple, Protocol, Self, TypeVar
 
 MAX_SYMLINK_HOPS = 40  # Linux's MAXSYMLINKS
+MAX_PATH = 4096  # characters; Linux's PATH_MAX: no program opens a longer path in one call
 _DIR_CACHE_SIZE = 4096
 
 
@@ -33,6 +34,13 @@ class NotADirectory(FSError):
 
 class SymlinkLoop(FSError):
     """Resolving a path followed too many symbolic links (a loop)."""
+
+
+class PathTooLong(FSError):
+    """A path longer than `MAX_PATH`: a walk reports it and does not go below it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: path longer than {MAX_PATH} characters ({len(path)}), not read")
 
 
 class FileType(enum.Enum):
@@ -115,7 +123,9 @@ class FileSystem(Protocol):
     ) -> Iterator[FileInfo]:
         """Every entry under `top`, depth first, never following directory symlinks.
 
-        `skip` prunes whole paths; an unreadable directory goes to `on_error` and the walk goes on.
+        `skip` prunes whole paths; an unreadable directory, an entry that cannot be examined and a path
+        longer than `MAX_PATH` (not yielded, never descended: a deep tree stays bounded) go to `on_error`,
+        and the walk goes on.
         """
         ...
 
@@ -320,6 +330,10 @@ class NodeFS(ABC, Generic[N]):
             for name, child in children:
                 child_path = posixpath.join(dir_path, name)
                 if child_path in skip:
+                    continue
+                if len(child_path) > MAX_PATH:
+                    if on_error is not None:
+                        on_error(child_path, PathTooLong(child_path))
                     continue
                 child = self._mounted(child_path, child)
                 info = self._info(child, child_path)

@@ -9,15 +9,18 @@ from collections.abc import Hashable, Iterator
 from typing import BinaryIO, NamedTuple, cast
 
 from vigil.fs.base import (
+    MAX_PATH,
     ErrorSink,
     FileInfo,
     FileType,
     FSError,
     NodeFS,
     NotADirectory,
+    PathTooLong,
     SymlinkLoop,
     path_components,
 )
+from vigil.fs.hostfile import open_regular
 
 _KINDS = {
     stat_mod.S_IFREG: FileType.REGULAR,
@@ -114,10 +117,20 @@ class LiveFS(NodeFS[_Node]):
                 path = prefix + entry.name
                 if path in skip:
                     continue
+                if len(path) > MAX_PATH:
+                    if on_error is not None:
+                        on_error(path, PathTooLong(path))
+                    continue
                 try:
                     st = entry.stat(follow_symlinks=False)
-                except OSError:
+                except FileNotFoundError:
                     continue  # vanished between listing and stat: a live host changes under us
+                except OSError as exc:
+                    # the host's own limit (ENAMETOOLONG, counted with the root's path), or a directory
+                    # that can be listed but not searched: the entry cannot be examined, and says so
+                    if on_error is not None:
+                        on_error(path, _fs_error(exc, path))
+                    continue
                 mode = st.st_mode
                 kind = _KINDS.get(stat_mod.S_IFMT(mode), other)
                 size = st.st_size if kind is regular or kind is FileType.SYMLINK else 0
@@ -142,11 +155,12 @@ class LiveFS(NodeFS[_Node]):
 
     def _open(self, node: _Node, path: str) -> BinaryIO:
         try:
-            # O_NOFOLLOW: resolution already happened inside the target; never let the host follow a link
-            fd = os.open(node.host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            # nofollow: resolution already happened inside the target; never let the host follow a link.
+            # The type is checked again on the descriptor: what `lstat` saw may have become a FIFO since.
+            f, _ = open_regular(node.host_path, nofollow=True)
         except OSError as exc:
             raise _fs_error(exc, path) from exc
-        return cast(BinaryIO, _CountingFile(os.fdopen(fd, "rb"), self))
+        return cast(BinaryIO, _CountingFile(f, self))
 
     def _count(self, n: int) -> None:
         self._bytes += n

@@ -75,11 +75,16 @@ def open_image(
     sources: Source | Sequence[Source],
     *,
     timeout: float | None = 900.0,
+    backing_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
 ) -> ImageFS:
     """Open one instance's disk image(s), never mounted and never written, as one read-only tree.
 
     `timeout` bounds the whole scan (every later read is checked against the same deadline).
+    `backing_dirs`: folders a qcow2 overlay's backing files may be read from besides the overlay's own folder
+    (a backing file named anywhere else is refused: an image must not make Vigil read the host's files).
     """
+    if isinstance(backing_dirs, str | os.PathLike):
+        backing_dirs = [backing_dirs]  # one folder, not a sequence of one-letter folders
     listed: Sequence[Source] = (
         [cast(Source, sources)]
         if isinstance(sources, str | os.PathLike) or hasattr(sources, "read")
@@ -89,7 +94,7 @@ def open_image(
     disks: list[Disk] = []
     try:
         for source in listed:
-            disks.append(open_disk(source, budget))
+            disks.append(open_disk(source, budget, backing_dirs))
         return _assemble(disks, budget)
     except BaseException:
         for disk in disks:

@@ -14,7 +14,7 @@ import pyfsxfs
 from vigil.fs.base import FileInfo, FileType, FSError, NodeFS
 from vigil.fs.image.containers import Disk
 from vigil.fs.image.errors import CorruptImage, UnsupportedFilesystem
-from vigil.fs.image.reader import ReadBudget
+from vigil.fs.image.reader import RawReader, ReadBudget
 from vigil.fs.image.volumes import Volume
 
 _OPENERS: dict[str, Any] = {"ext2": pyfsext, "ext3": pyfsext, "ext4": pyfsext, "xfs": pyfsxfs}
@@ -60,41 +60,20 @@ class Mount:
 _READ_BUFFER = 4096
 
 
-class _EntryReader(io.RawIOBase):
+class _EntryReader(RawReader):
     """A libyal file entry as a raw, seekable binary stream."""
 
     def __init__(self, entry: Any, path: str, budget: ReadBudget) -> None:
+        super().__init__(entry.size, path)
         self._entry = entry
-        self._size: int = entry.size
-        self._pos = 0
-        self._path = path
         self._budget = budget
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(len(buffer), self._size - self._pos)
-        if n <= 0:
-            return 0
+    def _read_at(self, offset: int, size: int) -> bytes:
         try:
-            data = self._entry.read_buffer_at_offset(n, self._pos)
+            data: bytes = self._entry.read_buffer_at_offset(size, offset)
         except OSError as exc:
-            raise FSError(f"{self._path}: read error: {self._budget.explain(exc)}") from exc
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
+            raise FSError(f"{self.name}: read error: {self._budget.explain(exc)}") from exc
+        return data
 
 
 class ImageFS(NodeFS[_Node]):

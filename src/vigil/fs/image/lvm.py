@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vigil.fs.image.reader import Stream, read_at
+from vigil.fs.image.reader import RawReader, Stream, read_at
 
 SECTOR = 512
 MAX_METADATA = 4 << 20  # LVM's own default metadata area is 1 MiB
@@ -158,25 +158,21 @@ class Segment:
     stripe_size: int  # bytes; the segment's length when not striped
 
 
-class LogicalVolume:
+class LogicalVolume(RawReader):
     """A logical volume's bytes, read through its segments straight from the physical volumes."""
 
     def __init__(self, name: str, segments: list[Segment]) -> None:
-        self.name = name
+        super().__init__(sum(s.length for s in segments), name)
         self._segments = sorted(segments, key=lambda s: s.start)
         self._starts = [s.start for s in self._segments]
-        self._size = sum(s.length for s in self._segments)
-        self._pos = 0
 
     def _read_at(self, offset: int, size: int) -> bytes:
-        end = min(offset + size, self._size)
-        if end <= offset:
-            return b""
+        end = offset + size
         segment = self._segments[max(bisect.bisect_right(self._starts, offset) - 1, 0)]
         if len(segment.stripes) == 1 and segment.start <= offset and end <= segment.start + segment.length:
             pv, base = segment.stripes[0]  # the common case: a read inside one linear segment
-            data = read_at(pv, base + offset - segment.start, end - offset)
-            return data if len(data) == end - offset else data + bytes(end - offset - len(data))
+            data = read_at(pv, base + offset - segment.start, size)
+            return data if len(data) == size else data + bytes(size - len(data))
         parts = []
         for segment in self._segments:
             if end <= offset:
@@ -198,28 +194,6 @@ class LogicalVolume:
                 offset += n
                 count -= n
         return b"".join(parts)
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            size = self._size - self._pos
-        data = self._read_at(self._pos, size)
-        self._pos += len(data)
-        return data
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        return self._read_at(offset, size)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = offset + (self._pos if whence == 1 else self._size if whence == 2 else 0)
-        return self._pos
-
-    def get_offset(self) -> int:
-        return self._pos
-
-    tell = get_offset
-
-    def get_size(self) -> int:
-        return self._size
 
 
 @dataclass(frozen=True, slots=True)

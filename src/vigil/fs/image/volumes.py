@@ -19,7 +19,7 @@ from vigil.fs.image import lvm
 from vigil.fs.image.containers import Disk
 from vigil.fs.image.errors import CorruptImage
 from vigil.fs.image.probe import Probe, probe
-from vigil.fs.image.reader import ReadBudget, Stream, Window, read_at
+from vigil.fs.image.reader import RawReader, ReadBudget, Stream, Window, read_at
 
 _EXTENDED_MBR_TYPES = frozenset({0x05, 0x0F, 0x85})
 _GPT_PROTECTIVE = 0xEE
@@ -129,36 +129,18 @@ def _gpt(disk: Disk, index: int, base: str, problems: list[str], budget: ReadBud
         )
 
 
-class _Padded:
+class _Padded(RawReader):
     """A disk seen through a much larger window, zeros past its end (only partition tables read it)."""
 
     def __init__(self, stream: Stream, size: int) -> None:
+        super().__init__(_PADDED_SIZE, "padded disk")
         self._stream = stream
-        self._size = size
-        self._pos = 0
+        self._disk_size = size
 
-    def read(self, size: int = -1) -> bytes:
-        size = _PADDED_SIZE - self._pos if size < 0 else min(size, _PADDED_SIZE - self._pos)
-        data = (
-            read_at(self._stream, self._pos, min(size, self._size - self._pos))
-            if self._pos < self._size
-            else b""
-        )
-        data += bytes(size - len(data))
-        self._pos += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = offset + (self._pos if whence == 1 else _PADDED_SIZE if whence == 2 else 0)
-        return self._pos
-
-    def get_offset(self) -> int:
-        return self._pos
-
-    tell = get_offset
-
-    def get_size(self) -> int:
-        return _PADDED_SIZE
+    def _read_at(self, offset: int, size: int) -> bytes:
+        within = max(0, min(size, self._disk_size - offset))
+        data = read_at(self._stream, offset, within) if within else b""
+        return data + bytes(size - len(data))
 
 
 def _mbr_types(stream: Stream) -> set[int]:
