@@ -55,7 +55,9 @@ def test_threads_read_through_one_reader_while_another_process_imports(database)
                 n = (i * (thread + 1)) % PACKAGES
                 (candidate,) = reader.lookup("debian:12", f"pkg{n}")
                 assert candidate.affected.fixed_version == f"1.{n}-1"
-                assert reader.advisory(candidate.source, candidate.advisory_id).aliases == (f"CVE-2024-{n:04d}",)
+                assert reader.advisory(candidate.source, candidate.advisory_id).aliases == (
+                    f"CVE-2024-{n:04d}",
+                )
                 seen[thread] = bool(reader.lookup("almalinux:9", "xz-libs"))
                 if (seen[thread] and writer_done.is_set()) or time.monotonic() > deadline:
                     return
@@ -124,7 +126,9 @@ def test_a_writer_waits_for_another_and_then_fails_clearly_losing_nothing(databa
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another import in the middle of its transaction
     with AdvisoryDB(database, lock_timeout=0.2) as db:
-        with pytest.raises(DatabaseBusy, match=r"another writer held the advisory database for more than 0.2 s"):
+        with pytest.raises(
+            DatabaseBusy, match=r"another writer held the advisory database for more than 0.2 s"
+        ):
             db.apply_source(SourceInfo("late"), [_advisory(PACKAGES)], complete=True)
         holder.execute("ROLLBACK")
         assert db.version == 1 and db.lookup("debian:12", f"pkg{PACKAGES}") == []

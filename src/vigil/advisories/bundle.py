@@ -265,10 +265,11 @@ def import_bundle(
 
 
 def _rollback_guard(info: BundleInfo, allow_downgrade: bool) -> Callable[[int, str | None], None]:
-    """Refuses, under the write lock, a bundle older than the installed database (a rollback)."""
+    """Refuses, under the write lock, a rollback: a bundle of an older database version than the one
+    installed, or one created before the bundle installed last (both times are the exporter's clock)."""
     created = _utc(info.created_at)
 
-    def check(version: int, installed_at: str | None) -> None:
+    def check(version: int, installed_created_at: str | None) -> None:
         if allow_downgrade:
             return
         if info.db_version < version:
@@ -276,10 +277,10 @@ def _rollback_guard(info: BundleInfo, allow_downgrade: bool) -> Callable[[int, s
                 f"bundle holds database version {info.db_version}, older than the installed version "
                 f"{version}: refused as a rollback (--allow-downgrade installs it anyway)"
             )
-        if installed_at and created < _utc(installed_at):
+        if installed_created_at and created < _utc(installed_created_at):
             raise BundleError(
-                f"bundle was created {info.created_at}, before the installed database's content "
-                f"({installed_at}): refused as a rollback (--allow-downgrade installs it anyway)"
+                f"bundle was created {info.created_at}, before the installed bundle "
+                f"({installed_created_at}): refused as a rollback (--allow-downgrade installs it anyway)"
             )
 
     return check

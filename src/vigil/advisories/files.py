@@ -55,6 +55,14 @@ def read_bounded(path: Path | str, limit: int) -> bytes:
     return data
 
 
+def kind_of(path: Path) -> str:
+    """What kind of file `path` is, in words (`a FIFO`), for messages."""
+    try:
+        return describe(path.stat().st_mode)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+
+
 def is_regular(path: Path) -> bool:
     """Whether `path` (symlinks followed) is a regular file, without opening it."""
     try:

@@ -20,6 +20,7 @@ from vigil.advisories.bundle import BundleError, BundleInfo, import_bundle, is_b
 from vigil.advisories.detect import Importer, ImportUnit, plan_import
 from vigil.advisories.download import Downloader
 from vigil.advisories.feeds import IMPORTERS, NOT_A_FORMAT, import_path
+from vigil.advisories.files import is_regular, kind_of
 from vigil.advisories.importer import RecordError
 from vigil.advisories.staging import remove_stale
 from vigil.advisories.store import LOCK_TIMEOUT, AdvisoryDB, SourceStatus
@@ -127,6 +128,10 @@ def import_paths(
         for path in paths:
             if is_bundle(path):
                 results.append(_bundle(path, db_path, trusted, allow_downgrade, lock_timeout))
+                continue
+            if not path.is_dir() and not is_regular(path):
+                failure = ImportFailure(path, f"{path}: {kind_of(path)}, not a regular file")
+                results.append(PathImport(path, failures=(failure,)))
                 continue
             plan = plan_import(path, importers)
             if not plan.units:

@@ -303,11 +303,6 @@ class AdvisoryDB:
             ).fetchall()
         return {ChangeKey(*row) for row in rows}
 
-    def installed_at(self) -> str | None:
-        """When the content was made: the newest version's time, or the installed bundle's if later."""
-        with self._reading() as db:
-            return _installed_at(db)
-
     def _new_version(self, db: sqlite3.Connection, result: UpdateResult) -> None:
         cur = db.execute(
             "INSERT INTO versions (created_at, source, added, changed, removed, keys)"
@@ -414,7 +409,8 @@ class AdvisoryDB:
 
         The rows are copied into this file's own schema: nothing of `other`'s schema (a trigger, a view)
         can reach this database, which keeps its inode, mode, WAL and readers. `check(version,
-        installed_at)` sees this database as it is once the write lock is held, and may refuse by raising.
+        bundle_created_at)` sees this database's version and the creation time of the bundle installed
+        last (None if none was) once the write lock is held, and may refuse by raising.
         """
         db = self._writer()
         db.execute("ATTACH DATABASE ? AS incoming", (f"file:{quote(str(other))}?mode=ro&immutable=1",))
@@ -422,7 +418,7 @@ class AdvisoryDB:
             if foreign := foreign_objects(db, "incoming"):
                 raise DatabaseError(f"{other}: not Vigil's schema: {'; '.join(foreign)}")
             with self._transaction():
-                check(_max_version(db), _installed_at(db))
+                check(_max_version(db), _meta(db, "bundle_created_at"))
                 for table, columns in TABLES.items():
                     names = ", ".join(columns)
                     db.execute(f"DELETE FROM main.{table}")
@@ -582,11 +578,9 @@ def _max_version(db: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
-def _installed_at(db: sqlite3.Connection) -> str | None:
-    (newest,) = db.execute("SELECT max(created_at) FROM versions").fetchone()
-    row = db.execute("SELECT value FROM meta WHERE key = 'bundle_created_at'").fetchone()
-    times = [t for t in (newest, row[0] if row else None) if t]
-    return max(times, key=dt.datetime.fromisoformat) if times else None
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _digest_of(db: sqlite3.Connection, source: str, advisory_id: str) -> str | None:

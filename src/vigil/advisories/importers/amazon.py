@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from vigil.advisories.files import open_regular, read_bounded
+from vigil.advisories.files import is_regular, kind_of, open_regular, read_bounded
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
 from vigil.advisories.importers import fields, jsondoc, safexml
 from vigil.advisories.importers.enrichment_files import head
@@ -72,7 +72,9 @@ class AmazonUpdateinfoImporter:
             yield from self._read_file(path, kind, errors, skipped, strict=True)
             return
         for file in source_files(path, _SUFFIXES):
-            if found := _kind(file):  # repodata also holds repomd.xml, primary.xml …: not advisories
+            if not is_regular(file):
+                errors.append(RecordError(str(file), f"{kind_of(file)}, not a regular file"))
+            elif found := _kind(file):  # repodata also holds repomd.xml, primary.xml …: not advisories
                 try:
                     yield from self._read_file(file, found, errors, skipped, strict=False)
                 except SourceFormatError as exc:

@@ -24,20 +24,25 @@ def parse(data: bytes, where: str) -> ET.Element:
     """A small document, whole."""
     try:
         return DefusedET.fromstring(data, forbid_dtd=True)
-    except ET.ParseError as exc:
-        raise SourceFormatError(f"{where}: malformed XML: {exc}") from exc
-    except DefusedXmlException as exc:
-        raise SourceFormatError(f"{where}: {_REFUSED}: {exc}") from exc
+    except (ET.ParseError, ValueError) as exc:
+        raise _explained(exc, where) from exc
 
 
 def events(read: Callable[[int], bytes], where: str, limit: int) -> Iterator[tuple[str, ET.Element]]:
     """Start and end events of a document read in chunks by `read`, refused past `limit` bytes."""
     try:
         yield from DefusedET.iterparse(_Bounded(read, where, limit), events=("start", "end"), forbid_dtd=True)
-    except ET.ParseError as exc:
-        raise SourceFormatError(f"{where}: malformed XML: {exc}") from exc
-    except DefusedXmlException as exc:
-        raise SourceFormatError(f"{where}: {_REFUSED}: {exc}") from exc
+    except (ET.ParseError, ValueError) as exc:
+        raise _explained(exc, where) from exc
+
+
+def _explained(exc: Exception, where: str) -> SourceFormatError:
+    """A refused declaration, or malformed XML (expat's ValueErrors too: an encoding it cannot read)."""
+    if isinstance(exc, SourceFormatError):
+        return exc
+    if isinstance(exc, DefusedXmlException):
+        return SourceFormatError(f"{where}: {_REFUSED}: {exc}")
+    return SourceFormatError(f"{where}: malformed XML: {exc}")
 
 
 class _Bounded:
