@@ -277,3 +277,29 @@ def test_a_bundle_import_waits_for_another_import_and_never_loses_its_result(tmp
         assert [c.advisory_id for c in db.lookup("debian:12", "curl")] == ["OLD-1", "DSA-5007-1"]
     (check,) = sqlite3.connect(target).execute("PRAGMA integrity_check").fetchone()
     assert check == "ok"
+
+
+def test_the_private_key_is_owner_only_from_the_moment_it_exists(tmp_path, monkeypatch):
+    modes_seen = []
+    chmod = os.chmod
+
+    def watched(path, mode, *args, **kwargs):  # what a mode change would have found, had one been needed
+        modes_seen.append(stat.S_IMODE(os.stat(path).st_mode))
+        return chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", watched)
+    umask = os.umask(0o022)  # the usual: a plainly created file is world-readable
+    try:
+        generate_key(tmp_path / "k.pem", tmp_path / "k.pub")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "k.pem").stat().st_mode) == 0o600
+    assert [mode for mode in modes_seen if mode & 0o077] == []
+
+
+def test_keygen_refuses_to_replace_either_half_of_a_key(tmp_path):
+    (tmp_path / "k.pub").write_text("the key every site trusts\n")
+    with pytest.raises(BundleError, match=r"k\.pub exists: not overwriting a key"):
+        generate_key(tmp_path / "k.pem", tmp_path / "k.pub")
+    assert (tmp_path / "k.pub").read_text() == "the key every site trusts\n"
+    assert not (tmp_path / "k.pem").exists()

@@ -38,7 +38,7 @@ def open_regular(path: Path | str) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"{path}: {describe(mode)}, not a regular file")
+            raise NotRegularFile(errno.EINVAL, f"{describe(mode)}, not a regular file", str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

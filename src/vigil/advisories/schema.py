@@ -110,10 +110,11 @@ def check_schema(db: sqlite3.Connection, path: Path) -> None:
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.Error as exc:
         raise explain(exc, path) from exc
-    if row is None or str(row[0]) != str(SCHEMA_VERSION):
-        found = "none" if row is None else row[0]
+    if row is None:
+        raise DatabaseError(f"{path}: not an advisory database, or a damaged one (no schema version)")
+    if str(row[0]) != str(SCHEMA_VERSION):
         raise DatabaseError(
-            f"{path}: advisory database schema {found}, this Vigil reads schema {SCHEMA_VERSION}"
+            f"{path}: advisory database schema {row[0]}, this Vigil reads schema {SCHEMA_VERSION}"
         )
 
 

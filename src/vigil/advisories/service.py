@@ -8,6 +8,7 @@ reads the environment. Errors of one feed, file or record are results; an unusab
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from vigil.advisories.download import Downloader
 from vigil.advisories.feeds import IMPORTERS, NOT_A_FORMAT, import_path
 from vigil.advisories.files import is_regular, kind_of
 from vigil.advisories.importer import RecordError
+from vigil.advisories.schema import explain
 from vigil.advisories.staging import remove_stale
 from vigil.advisories.store import LOCK_TIMEOUT, AdvisoryDB, SourceStatus
 from vigil.advisories.update import Feed, FeedResult, update_feed
@@ -117,7 +119,7 @@ def import_paths(
     """Import files, folders (each file or subfolder with its own importer) and signed bundles."""
     remove_stale(db_path.parent)
     results = []
-    with contextlib.ExitStack() as stack:
+    with _explained(db_path), contextlib.ExitStack() as stack:
         opened: list[AdvisoryDB] = []
 
         def database() -> AdvisoryDB:  # opened on first need: a refused bundle creates no database
@@ -169,7 +171,9 @@ def _bundle(
 def _unit(db: AdvisoryDB, unit: ImportUnit) -> SourceImport | ImportFailure:
     try:
         outcome = import_path(db, unit.path, unit.importer)
-    except (OSError, ValueError) as exc:  # SourceFormatError included: the unit as a whole is unreadable
+    except OSError as exc:
+        return ImportFailure(unit.path, f"{exc.filename or unit.path}: {exc.strerror or exc}")
+    except ValueError as exc:  # SourceFormatError included: the unit as a whole is unreadable
         message = str(exc) if str(unit.path) in str(exc) else f"{unit.path}: {exc}"
         return ImportFailure(unit.path, message)
     result = outcome.result
@@ -208,12 +212,25 @@ def update_feeds(
     remove_stale(db_path.parent)
     cache = cache_dir or db_path.parent / "downloads"
     results = []
-    with AdvisoryDB(db_path, lock_timeout=lock_timeout) as db, _http(client, timeout) as http:
+    with (
+        _explained(db_path),
+        AdvisoryDB(db_path, lock_timeout=lock_timeout) as db,
+        _http(client, timeout) as http,
+    ):
         downloader = Downloader(http, cache, retries=retries, backoff=backoff, timeout=timeout)
         for feed in feeds:
             results.append(update_feed(db, feed, downloader, importers))
             progress(results[-1])
     return results
+
+
+@contextlib.contextmanager
+def _explained(db_path: Path) -> Iterator[None]:
+    """An SQLite error met while writing (a database damaged inside) as one DatabaseError line."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise explain(exc, db_path) from exc
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import pytest
 from vigil.advisories.feeds import IMPORTERS
 from vigil.advisories.importer import RecordError, SourceFormatError
 from vigil.advisories.importers.amazon import updateinfo_href
-from vigil.advisories.importers.jsondoc import TOO_DEEP
+from vigil.advisories.importers.jsondoc import TOO_DEEP, load_records
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEEP = "[" * 100_000 + "]" * 100_000  # far past CPython's recursion limit
@@ -181,3 +181,13 @@ def test_a_dtd_is_refused_in_utf16_too_and_no_entity_reaches_stored_text(tmp_pat
         _read("amazon-updateinfo", path)
     with pytest.raises(SourceFormatError, match="DOCTYPE/ENTITY declarations are refused"):
         updateinfo_href(document)
+
+
+def test_only_the_values_nested_too_deeply_are_left_out_of_a_document():
+    document = json.dumps({"a": {"x": 1, "y": "DEEP", "z": [1, {"q": ']}"[\\'}]}, "b": [], "d": ["DEEP", 3]})
+    errors: list[RecordError] = []
+    found = load_records(document.replace('"DEEP"', DEEP), "doc", errors)
+    assert found == {"a": {"x": 1, "z": [1, {"q": ']}"[\\'}]}, "b": [], "d": [3]}
+    assert [e.where for e in errors] == ["doc#a/y", "doc#d/0"]
+    with pytest.raises(ValueError, match="malformed JSON at offset"):
+        load_records('{"a": ' + DEEP, "doc", [])  # the walk checks what it reads

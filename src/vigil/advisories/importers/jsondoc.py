@@ -95,45 +95,49 @@ class _Walker:
 
     def _object(self, at: int, level: int, path: tuple[str, ...]) -> tuple[dict[str, Any], int]:
         result: dict[str, Any] = {}
-        at = _skip(self.text, at + 1)
-        if self.text[at : at + 1] == "}":
-            return result, at + 1
-        while True:
+        done, at = self._opened(at, "}")
+        while not done:
             if self.text[at : at + 1] != '"':
-                raise ValueError(f"{self.where}: malformed JSON at offset {at}: expected a key")
+                raise self._malformed(at, "a key")
             key, at = _DECODER.raw_decode(self.text, at)
             at = _skip(self.text, at)
             if self.text[at : at + 1] != ":":
-                raise ValueError(f"{self.where}: malformed JSON at offset {at}: expected ':'")
+                raise self._malformed(at, "':'")
             value, at = self.value(_skip(self.text, at + 1), level + 1, (*path, key))
             if value is not _SKIPPED:
                 result[key] = value
-            at = _skip(self.text, at)
-            separator = self.text[at : at + 1]
-            if separator == "}":
-                return result, at + 1
-            if separator != ",":
-                raise ValueError(f"{self.where}: malformed JSON at offset {at}: expected ',' or '}}'")
-            at = _skip(self.text, at + 1)
+            done, at = self._separated(at, "}")
+        return result, at
 
     def _array(self, at: int, level: int, path: tuple[str, ...]) -> tuple[list[Any], int]:
         result: list[Any] = []
-        at = _skip(self.text, at + 1)
-        if self.text[at : at + 1] == "]":
-            return result, at + 1
+        done, at = self._opened(at, "]")
         index = 0
-        while True:
+        while not done:
             value, at = self.value(at, level + 1, (*path, str(index)))
             index += 1
             if value is not _SKIPPED:
                 result.append(value)
-            at = _skip(self.text, at)
-            separator = self.text[at : at + 1]
-            if separator == "]":
-                return result, at + 1
-            if separator != ",":
-                raise ValueError(f"{self.where}: malformed JSON at offset {at}: expected ',' or ']'")
-            at = _skip(self.text, at + 1)
+            done, at = self._separated(at, "]")
+        return result, at
+
+    def _opened(self, at: int, closing: str) -> tuple[bool, int]:
+        """Past an opening bracket: whether the container is empty, and where its content or end is."""
+        at = _skip(self.text, at + 1)
+        return (True, at + 1) if self.text[at : at + 1] == closing else (False, at)
+
+    def _separated(self, at: int, closing: str) -> tuple[bool, int]:
+        """Past the comma after a member (False), or past the closing bracket (True)."""
+        at = _skip(self.text, at)
+        separator = self.text[at : at + 1]
+        if separator == closing:
+            return True, at + 1
+        if separator != ",":
+            raise self._malformed(at, f"',' or '{closing}'")
+        return False, _skip(self.text, at + 1)
+
+    def _malformed(self, at: int, expected: str) -> ValueError:
+        return ValueError(f"{self.where}: malformed JSON at offset {at}: expected {expected}")
 
 
 def _end_of_value(text: str, at: int, where: str) -> int:
