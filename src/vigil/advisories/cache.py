@@ -25,11 +25,14 @@ class GenerationLru(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
+        # no lock on the hot path: each OrderedDict call is atomic, and a key evicted in between is a miss
+        value = self._items.get(key)
+        if value is not None:
+            try:
                 self._items.move_to_end(key)
-            return value
+            except KeyError:
+                return None
+        return value
 
     def put(self, key: K, value: V, generation: int) -> None:
         """Keep `value`, read at `generation`, unless the database has moved on since."""

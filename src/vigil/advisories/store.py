@@ -28,7 +28,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from vigil.advisories.cache import GenerationLru
@@ -51,6 +50,7 @@ ADVISORY_CACHE_SIZE = 50_000
 DB_ENV = "VIGIL_DB"
 LOCK_TIMEOUT = 600.0  # a writer waits this long for another to finish (a whole-feed import takes minutes)
 REFRESH_INTERVAL = 1.0  # a reader looks for other processes' commits at most this often (seconds)
+_CACHE_SIZE = -65536  # KiB of page cache per connection: an import's index pages stay in memory
 _JOURNAL_LIMIT = 64 << 20  # the WAL shrinks back to this after a checkpoint (a bundle fills it whole)
 
 __all__ = [
@@ -155,7 +155,7 @@ class AdvisoryDB:
         self._refresh_interval = refresh_interval
         self._clock = clock
         self._db: sqlite3.Connection | None = None
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # `replace_all` holds it around its own transaction
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._connections: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
@@ -169,7 +169,7 @@ class AdvisoryDB:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():
                 check_file(self.path)
-            self._db = self._open_writer()
+            self._open_writer()
         self._watcher = self._connect_reader()
         check_schema(self._watcher, self.path)
         self._state_lock = threading.Lock()
@@ -202,9 +202,10 @@ class AdvisoryDB:
     def _uri(self, mode: str) -> str:
         return f"file:{quote(str(self.path.absolute()))}?mode={mode}"
 
-    def _open_writer(self) -> sqlite3.Connection:
+    def _open_writer(self) -> None:
+        """The writing connection, and Vigil's schema in a new (or empty) file."""
         try:
-            db = sqlite3.connect(
+            self._db = sqlite3.connect(
                 self._uri("rwc"),
                 uri=True,
                 timeout=self.lock_timeout,
@@ -213,13 +214,15 @@ class AdvisoryDB:
             )
         except sqlite3.Error as exc:
             raise explain(exc, self.path) from exc
+        db = self._db
         try:
             db.execute("PRAGMA trusted_schema=OFF")
+            db.execute(f"PRAGMA cache_size={_CACHE_SIZE}")
             db.execute(f"PRAGMA journal_size_limit={_JOURNAL_LIMIT}")
             (objects,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            if not objects:  # a new (or empty) file; another program's database is refused below
+            if not objects:  # another program's database is not touched: the schema check refuses it
                 db.execute("PRAGMA journal_mode=WAL")
-                with _Transaction(db, self):
+                with self._transaction():
                     for statement in SCHEMA.split(";"):
                         db.execute(statement)
                     db.execute(
@@ -231,7 +234,6 @@ class AdvisoryDB:
         except DatabaseError:
             db.close()
             raise
-        return db
 
     def _connect_reader(self) -> sqlite3.Connection:
         try:
@@ -239,7 +241,7 @@ class AdvisoryDB:
                 self._uri("ro"), uri=True, check_same_thread=False, isolation_level=None, timeout=5.0
             )
             db.execute("PRAGMA trusted_schema=OFF")
-            db.execute("PRAGMA cache_size=-65536")
+            db.execute(f"PRAGMA cache_size={_CACHE_SIZE}")
         except sqlite3.Error as exc:
             raise explain(exc, self.path) from exc
         return db
@@ -265,8 +267,46 @@ class AdvisoryDB:
             raise DatabaseError(f"{self.path}: opened read-only")
         return self._db
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._writer(), self)
+    @contextmanager
+    def _write_locked(self) -> Iterator[None]:
+        """This process's writers one at a time (threads sharing this AdvisoryDB), waiting a bounded time."""
+        if not self._write_lock.acquire(timeout=self.lock_timeout):
+            raise self._busy()
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error: an update is all or nothing.
+
+        Writers queue: SQLite's busy timeout makes this one wait up to `lock_timeout` seconds for
+        another process's writer; past that, DatabaseBusy and nothing changed.
+        """
+        db = self._writer()
+        with self._write_locked():
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise (self._busy() if _is_busy(exc) else explain(exc, self.path)) from exc
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise explain(exc, self.path) from exc
+
+    def _busy(self) -> DatabaseBusy:
+        return DatabaseBusy(
+            f"{self.path}: another writer held the advisory database for more than "
+            f"{self.lock_timeout:g} s; nothing was changed"
+        )
 
     # -- generations ------------------------------------------------------------------------------
     def _read_data_version(self) -> int:
@@ -278,6 +318,8 @@ class AdvisoryDB:
     def _current_generation(self, *, now: bool = False) -> int:
         """The caches' generation, moved on (and the caches emptied) when anyone committed since."""
         moment = self._clock()
+        if not now and moment - self._checked_at < self._refresh_interval:
+            return self._generation  # the hot path: no lock, no statement
         with self._state_lock:
             if now or moment - self._checked_at >= self._refresh_interval:
                 self._checked_at = moment
@@ -413,21 +455,23 @@ class AdvisoryDB:
         last (None if none was) once the write lock is held, and may refuse by raising.
         """
         db = self._writer()
-        db.execute("ATTACH DATABASE ? AS incoming", (f"file:{quote(str(other))}?mode=ro&immutable=1",))
-        try:
-            if foreign := foreign_objects(db, "incoming"):
-                raise DatabaseError(f"{other}: not Vigil's schema: {'; '.join(foreign)}")
-            with self._transaction():
-                check(_max_version(db), _meta(db, "bundle_created_at"))
-                for table, columns in TABLES.items():
-                    names = ", ".join(columns)
-                    db.execute(f"DELETE FROM main.{table}")
-                    db.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM incoming.{table}")
-                db.executemany("INSERT OR REPLACE INTO main.meta VALUES (?, ?)", sorted(meta.items()))
-        except sqlite3.Error as exc:
-            raise explain(exc, other) from exc
-        finally:
-            db.execute("DETACH DATABASE incoming")
+        source = f"file:{quote(str(other.absolute()))}?mode=ro&immutable=1"
+        with self._write_locked():  # no other thread's transaction while `incoming` is attached
+            db.execute("ATTACH DATABASE ? AS incoming", (source,))
+            try:
+                if foreign := foreign_objects(db, "incoming"):
+                    raise DatabaseError(f"{other}: not Vigil's schema: {'; '.join(foreign)}")
+                with self._transaction():
+                    check(_max_version(db), _meta(db, "bundle_created_at"))
+                    for table, columns in TABLES.items():
+                        names = ", ".join(columns)
+                        db.execute(f"DELETE FROM main.{table}")
+                        db.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM incoming.{table}")
+                    db.executemany("INSERT OR REPLACE INTO main.meta VALUES (?, ?)", sorted(meta.items()))
+            except sqlite3.Error as exc:
+                raise explain(exc, other) from exc
+            finally:
+                db.execute("DETACH DATABASE incoming")
         self._current_generation(now=True)
 
     def _digests(self, db: sqlite3.Connection, source: str) -> dict[str, str]:
@@ -600,48 +644,9 @@ def _delete(db: sqlite3.Connection, source: str, advisory_id: str) -> set[Change
     return {ChangeKey(*row) for row in rows}
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _keys(affected: Iterable[AffectedPackage]) -> set[ChangeKey]:
     return {ChangeKey(a.ecosystem, a.namespace, package_key(a.namespace, a.package)) for a in affected}
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error: an update is all or nothing.
-
-    Writers queue: one thread of this process at a time, and SQLite's busy timeout makes another
-    process's writer wait up to `lock_timeout` seconds; past that, DatabaseBusy and nothing changed.
-    """
-
-    def __init__(self, db: sqlite3.Connection, owner: AdvisoryDB) -> None:
-        self._db = db
-        self._owner = owner
-
-    def _busy(self) -> DatabaseBusy:
-        return DatabaseBusy(
-            f"{self._owner.path}: another writer held the advisory database for more than "
-            f"{self._owner.lock_timeout:g} s; nothing was changed"
-        )
-
-    def __enter__(self) -> None:
-        if not self._owner._write_lock.acquire(timeout=self._owner.lock_timeout):
-            raise self._busy()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            self._owner._write_lock.release()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise self._busy() from exc
-            raise explain(exc, self._owner.path) from exc
-
-    def __exit__(self, exc_type: Any, *rest: object) -> None:
-        try:
-            if exc_type is not None:
-                self._db.execute("ROLLBACK")
-                return
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise explain(exc, self._owner.path) from exc
-        finally:
-            self._owner._write_lock.release()
