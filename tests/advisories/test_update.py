@@ -107,8 +107,8 @@ def test_a_feed_that_suddenly_shrinks_looks_truncated_and_is_refused(server, db,
     feed = Feed("osv-almalinux", url, "osv", "MIT")
     _update(db, feed, tmp_path)
     server.serve("/AlmaLinux/all.zip", _zip(ALMA[:1]))
-    with db._transaction():  # as if the feed had held a hundred records until now
-        db._db.execute("UPDATE sources SET records = 100 WHERE name = 'osv-almalinux'")
+    with db._transaction() as connection:  # as if the feed had held a hundred records until now
+        connection.execute("UPDATE sources SET records = 100 WHERE name = 'osv-almalinux'")
     result = _update(db, feed, tmp_path)
     assert result.status == "failed" and "looks truncated" in result.detail
 

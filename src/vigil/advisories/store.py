@@ -20,17 +20,15 @@ import datetime as dt
 import hashlib
 import json
 import os
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from vigil.advisories.cache import GenerationLru
+from vigil.advisories.connections import Readers, Writer, file_uri
 from vigil.advisories.model import Advisory, AffectedPackage, Cvss, Epss, KnownExploited
 from vigil.advisories.namespaces import package_key
 from vigil.advisories.schema import (
@@ -50,8 +48,6 @@ ADVISORY_CACHE_SIZE = 50_000
 DB_ENV = "VIGIL_DB"
 LOCK_TIMEOUT = 600.0  # a writer waits this long for another to finish (a whole-feed import takes minutes)
 REFRESH_INTERVAL = 1.0  # a reader looks for other processes' commits at most this often (seconds)
-_CACHE_SIZE = -65536  # KiB of page cache per connection: an import's index pages stay in memory
-_JOURNAL_LIMIT = 64 << 20  # the WAL shrinks back to this after a checkpoint (a bundle fills it whole)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -152,13 +148,7 @@ class AdvisoryDB:
     ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        self._refresh_interval = refresh_interval
-        self._clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._write_lock = threading.RLock()  # `replace_all` holds it around its own transaction
-        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._connections: list[sqlite3.Connection] = []
-        self._pool_lock = threading.Lock()
+        self._writing: Writer | None = None
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(
@@ -169,28 +159,27 @@ class AdvisoryDB:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists():
                 check_file(self.path)
-            self._open_writer()
-        self._watcher = self._connect_reader()
-        check_schema(self._watcher, self.path)
-        self._state_lock = threading.Lock()
-        self._data_version = self._read_data_version()
-        self._checked_at = clock()
-        self._generation = 0
+            self._writing = Writer(self.path, lock_timeout)
+            self._create_schema()
         # decoded rows, so that re-matching (a new inventory, the same packages) costs no JSON parsing
         self._advisory_cache: GenerationLru[tuple[str, str], Advisory] = GenerationLru(ADVISORY_CACHE_SIZE)
         self._lookup_cache: GenerationLru[tuple[str, str], list[Candidate]] = GenerationLru(LOOKUP_CACHE_SIZE)
         self._enrichment_cache: GenerationLru[str, tuple[list[Cvss], Epss | None, KnownExploited | None]] = (
             GenerationLru(ADVISORY_CACHE_SIZE)
         )
+        caches = (self._advisory_cache, self._lookup_cache, self._enrichment_cache)
+        try:
+            self._readers = Readers(self.path, refresh_interval=refresh_interval, clock=clock, caches=caches)
+            check_schema(self._readers.watcher, self.path)
+        except DatabaseError:
+            if self._writing is not None:
+                self._writing.close()
+            raise
 
     def close(self) -> None:
-        with self._pool_lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
-        self._watcher.close()
-        if self._db is not None:
-            self._db.close()
+        self._readers.close()
+        if self._writing is not None:
+            self._writing.close()
 
     def __enter__(self) -> AdvisoryDB:
         return self
@@ -198,138 +187,37 @@ class AdvisoryDB:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- connections ------------------------------------------------------------------------------
-    def _uri(self, mode: str) -> str:
-        return f"file:{quote(str(self.path.absolute()))}?mode={mode}"
-
-    def _open_writer(self) -> None:
-        """The writing connection, and Vigil's schema in a new (or empty) file."""
+    def _create_schema(self) -> None:
+        """Vigil's schema in a new (or empty) file; another program's database is left for the check."""
+        db = self._writer().connection
         try:
-            self._db = sqlite3.connect(
-                self._uri("rwc"),
-                uri=True,
-                timeout=self.lock_timeout,
-                check_same_thread=False,
-                isolation_level=None,  # autocommit: writes happen only inside `_transaction`
-            )
-        except sqlite3.Error as exc:
-            raise explain(exc, self.path) from exc
-        db = self._db
-        try:
-            db.execute("PRAGMA trusted_schema=OFF")
-            db.execute(f"PRAGMA cache_size={_CACHE_SIZE}")
-            db.execute(f"PRAGMA journal_size_limit={_JOURNAL_LIMIT}")
             (objects,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            if not objects:  # another program's database is not touched: the schema check refuses it
-                db.execute("PRAGMA journal_mode=WAL")
-                with self._transaction():
-                    for statement in SCHEMA.split(";"):
-                        db.execute(statement)
-                    db.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-        except sqlite3.Error as exc:
+            if objects:
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            with self._transaction():
+                for statement in SCHEMA.split(";"):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except (sqlite3.Error, DatabaseError) as exc:
             db.close()
-            raise explain(exc, self.path) from exc
-        except DatabaseError:
-            db.close()
-            raise
-
-    def _connect_reader(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(
-                self._uri("ro"), uri=True, check_same_thread=False, isolation_level=None, timeout=5.0
-            )
-            db.execute("PRAGMA trusted_schema=OFF")
-            db.execute(f"PRAGMA cache_size={_CACHE_SIZE}")
-        except sqlite3.Error as exc:
-            raise explain(exc, self.path) from exc
-        return db
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection of this thread's own for one read; sqlite3 errors become one clear DatabaseError."""
-        try:
-            db = self._idle.get_nowait()
-        except queue.Empty:
-            db = self._connect_reader()
-            with self._pool_lock:
-                self._connections.append(db)
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            raise explain(exc, self.path) from exc
-        finally:
-            self._idle.put(db)
-
-    def _writer(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise DatabaseError(f"{self.path}: opened read-only")
-        return self._db
-
-    @contextmanager
-    def _write_locked(self) -> Iterator[None]:
-        """This process's writers one at a time (threads sharing this AdvisoryDB), waiting a bounded time."""
-        if not self._write_lock.acquire(timeout=self.lock_timeout):
-            raise self._busy()
-        try:
-            yield
-        finally:
-            self._write_lock.release()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error: an update is all or nothing.
-
-        Writers queue: SQLite's busy timeout makes this one wait up to `lock_timeout` seconds for
-        another process's writer; past that, DatabaseBusy and nothing changed.
-        """
-        db = self._writer()
-        with self._write_locked():
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise (self._busy() if _is_busy(exc) else explain(exc, self.path)) from exc
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+            if isinstance(exc, DatabaseError):
                 raise
-            try:
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise explain(exc, self.path) from exc
-
-    def _busy(self) -> DatabaseBusy:
-        return DatabaseBusy(
-            f"{self.path}: another writer held the advisory database for more than "
-            f"{self.lock_timeout:g} s; nothing was changed"
-        )
-
-    # -- generations ------------------------------------------------------------------------------
-    def _read_data_version(self) -> int:
-        try:
-            return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
-        except sqlite3.Error as exc:
             raise explain(exc, self.path) from exc
+
+    def _writer(self) -> Writer:
+        if self._writing is None:
+            raise DatabaseError(f"{self.path}: opened read-only")
+        return self._writing
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._writer().transaction()
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._readers.borrow()
 
     def _current_generation(self, *, now: bool = False) -> int:
-        """The caches' generation, moved on (and the caches emptied) when anyone committed since."""
-        moment = self._clock()
-        if not now and moment - self._checked_at < self._refresh_interval:
-            return self._generation  # the hot path: no lock, no statement
-        with self._state_lock:
-            if now or moment - self._checked_at >= self._refresh_interval:
-                self._checked_at = moment
-                data_version = self._read_data_version()
-                if data_version != self._data_version:
-                    self._data_version = data_version
-                    self._generation += 1
-                    for cache in (self._advisory_cache, self._lookup_cache, self._enrichment_cache):
-                        cache.advance(self._generation)
-            return self._generation
+        return self._readers.generation(now=now)
 
     # -- versions ---------------------------------------------------------------------------------
     @property
@@ -376,8 +264,7 @@ class AdvisoryDB:
         `keep_missing`: some unreadable records have no known id, so nothing missing is removed.
         """
         result = UpdateResult(0, source.name)
-        db = self._writer()
-        with self._transaction():
+        with self._transaction() as db:
             seen: set[str] = set()
             known = self._digests(db, source.name) if complete else None
             for advisory in advisories:
@@ -421,8 +308,7 @@ class AdvisoryDB:
     ) -> int:
         """Store scores and exploit data (replacing the same CVE's previous values); returns the count."""
         count = 0
-        db = self._writer()
-        with self._transaction():
+        with self._transaction() as db:
             for record in records:
                 count += 1
                 if isinstance(record, Cvss):
@@ -454,9 +340,8 @@ class AdvisoryDB:
         bundle_created_at)` sees this database's version and the creation time of the bundle installed
         last (None if none was) once the write lock is held, and may refuse by raising.
         """
-        db = self._writer()
-        source = f"file:{quote(str(other.absolute()))}?mode=ro&immutable=1"
-        with self._write_locked():  # no other thread's transaction while `incoming` is attached
+        source = f"{file_uri(other, 'ro')}&immutable=1"
+        with self._writer().locked() as db:  # no other thread's transaction while `incoming` is attached
             db.execute("ATTACH DATABASE ? AS incoming", (source,))
             try:
                 if foreign := foreign_objects(db, "incoming"):
@@ -642,10 +527,6 @@ def _delete(db: sqlite3.Connection, source: str, advisory_id: str) -> set[Change
     for table, column in (("affected", "advisory_id"), ("aliases", "advisory_id"), ("advisories", "id")):
         db.execute(f"DELETE FROM {table} WHERE source = ? AND {column} = ?", (source, advisory_id))
     return {ChangeKey(*row) for row in rows}
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _keys(affected: Iterable[AffectedPackage]) -> set[ChangeKey]:
