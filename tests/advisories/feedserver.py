@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +20,9 @@ class Route:
     cut_times: int = 0
     status: int = 200
     ranges: bool = True
+    encoding: str = ""  # Content-Encoding the body is already in (gzip, deflate)
+    endless: bool = False  # the body never ends: `body` repeated, no Content-Length
+    trickle: float = 0.0  # seconds between single bytes of an endless body
 
     def __post_init__(self) -> None:
         self.etag = self.etag or f'"{hashlib.sha256(self.body).hexdigest()[:16]}"'
@@ -28,6 +32,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.sent = 0  # body bytes written to clients
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +51,9 @@ class FeedServer:
                     self.send_response(route.status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if route.endless:
+                    self._endless(route)
                     return
                 if self.headers.get("If-None-Match") == route.etag:
                     self.send_response(304)
@@ -69,6 +77,8 @@ class FeedServer:
                 self.send_header("Last-Modified", route.last_modified)
                 self.send_header("Accept-Ranges", "bytes" if route.ranges else "none")
                 self.send_header("Content-Length", str(len(body) - start))
+                if route.encoding:
+                    self.send_header("Content-Encoding", route.encoding)
                 self.end_headers()
                 if route.cut_after is not None and route.cut_times > 0:
                     route.cut_times -= 1
@@ -78,9 +88,28 @@ class FeedServer:
                     self.connection.shutdown(2)
                     return
                 self.wfile.write(body[start:])
+                server.sent += len(body) - start
+
+            def _endless(self, route: Route) -> None:
+                """A body that does not end (until the client hangs up, or a minute has passed)."""
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                deadline = time.monotonic() + 60
+                try:
+                    while time.monotonic() < deadline:
+                        chunk = route.body[:1] if route.trickle else route.body
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        server.sent += len(chunk)
+                        if route.trickle:
+                            time.sleep(route.trickle)
+                except OSError:
+                    pass  # the client hung up: what a bounded download does
+                self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def base(self) -> str:

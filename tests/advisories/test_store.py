@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from tests.matching.conftest import IMPORTER_FIXTURES
+
+from vigil.advisories.feeds import import_path
 from vigil.advisories.model import Advisory, AffectedPackage, Cvss, Epss, KnownExploited, Status
 from vigil.advisories.store import AdvisoryDB, ChangeKey, SourceInfo
 
@@ -124,3 +128,40 @@ def test_sources_record_url_licence_and_counts(db):
 def test_readonly_open_of_a_missing_database_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="vigil db import"):
         AdvisoryDB(tmp_path / "none.db", readonly=True)
+
+
+def test_a_record_unreadable_now_keeps_its_stored_copy_and_what_it_said(db):
+    db.apply_source(
+        SOURCE, [_advisory("DSA-1", "openssl", "1"), _advisory("DSA-2", "curl", "1")], complete=True
+    )
+    result = db.apply_source(
+        SOURCE, [_advisory("DSA-1", "libssl3", "1")], complete=True, keep={"DSA-1", "DSA-2"}
+    )  # DSA-1 read only in part, DSA-2 not at all: both stay as stored
+    assert (result.kept, result.changed, result.removed) == (2, 0, 0)
+    assert db.lookup("debian:12", "openssl") and db.lookup("debian:12", "curl")
+    assert db.lookup("debian:12", "libssl3") == []
+
+
+def test_unreadable_records_of_unknown_id_suspend_removal(db):
+    db.apply_source(
+        SOURCE, [_advisory("DSA-1", "openssl", "1"), _advisory("DSA-2", "curl", "1")], complete=True
+    )
+    kept = db.apply_source(SOURCE, [_advisory("DSA-1", "openssl", "2")], complete=True, keep_missing=True)
+    assert (kept.kept, kept.changed, kept.removed) == (1, 1, 0) and db.lookup("debian:12", "curl")
+    withdrawn = db.apply_source(SOURCE, [_advisory("DSA-1", "openssl", "2")], complete=True)
+    assert withdrawn.removed == 1 and db.lookup("debian:12", "curl") == []
+
+
+def test_a_malformed_tracker_entry_keeps_its_cves_stored_copy(tmp_path):
+    tracker = IMPORTER_FIXTURES / "debian" / "tracker.json"
+    copy = tmp_path / "tracker.json"
+    copy.write_text(tracker.read_text())
+    with AdvisoryDB(tmp_path / "advisories.db") as db:
+        import_path(db, copy)
+        before = db.advisory(f"debian-tracker:{copy}", "CVE-2013-1444")
+        data = json.loads(copy.read_text())
+        data["txt2man"]["CVE-2013-1444"]["releases"] = {"bookworm": "not an object"}
+        copy.write_text(json.dumps(data))
+        outcome = import_path(db, copy)
+        assert outcome.errors[0].record_id == "CVE-2013-1444" and outcome.result.kept == 1
+        assert db.advisory(f"debian-tracker:{copy}", "CVE-2013-1444") == before

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
+import os
+import time
 import zipfile
+import zlib
 
 import httpx
 import pytest
+from tests.advisories.cli import assert_one_line_error, vigil
 from tests.advisories.feedserver import FeedServer
 from tests.matching.conftest import IMPORTER_FIXTURES
 
+from vigil.advisories.download import Downloader
 from vigil.advisories.feeds import IMPORTERS
+from vigil.advisories.service import update_feeds
 from vigil.advisories.store import AdvisoryDB
-from vigil.advisories.update import Downloader, Feed, update_feed
+from vigil.advisories.update import Feed, update_feed
 
 ALMA = sorted((IMPORTER_FIXTURES / "osv" / "almalinux").rglob("*.json"))
 
@@ -99,25 +107,134 @@ def test_a_feed_that_suddenly_shrinks_looks_truncated_and_is_refused(server, db,
     feed = Feed("osv-almalinux", url, "osv", "MIT")
     _update(db, feed, tmp_path)
     server.serve("/AlmaLinux/all.zip", _zip(ALMA[:1]))
-    with db._transaction():  # as if the feed had held a hundred records until now
-        db._db.execute("UPDATE sources SET records = 100 WHERE name = 'osv-almalinux'")
+    with db._transaction() as connection:  # as if the feed had held a hundred records until now
+        connection.execute("UPDATE sources SET records = 100 WHERE name = 'osv-almalinux'")
     result = _update(db, feed, tmp_path)
     assert result.status == "failed" and "looks truncated" in result.detail
 
 
 def test_the_cli_updates_from_a_feeds_file(server, tmp_path):
-    import subprocess
-    import sys
-
     url = server.serve("/AlmaLinux/all.zip", _zip(ALMA))
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(
         f"feeds:\n  - name: osv-almalinux\n    url: {url}\n    importer: osv\n    licence: MIT\n"
     )
-    db_path = tmp_path / "cli.db"
-    run = subprocess.run(
-        [sys.executable, "-m", "vigil", "db", "update", "--db", str(db_path), "--feeds", str(feeds)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "osv-almalinux: updated" in run.stdout
+    run = vigil("db", "update", "--db", tmp_path / "cli.db", "--feeds", feeds)
+    assert run.exit_code == 0, run.stderr
+    assert "osv-almalinux: updated" in run.stdout and "database version 1 at" in run.stdout
+
+
+def _bounded_update(db, feed, tmp_path, *, timeout=10.0, retries=0):
+    with httpx.Client(timeout=timeout) as client:
+        downloader = Downloader(client, tmp_path / "cache", retries=retries, backoff=0.01, timeout=timeout)
+        return update_feed(db, feed, downloader, IMPORTERS)
+
+
+def _cached_bytes(tmp_path) -> int:
+    return (
+        sum(p.stat().st_size for p in (tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else 0
+    )
+
+
+def test_an_endless_body_stops_at_the_feeds_byte_limit(server, db, tmp_path):
+    url = server.serve("/AlmaLinux/all.zip", bytes(1 << 16), endless=True)
+    feed = Feed("osv-almalinux", url, "osv", "MIT", max_bytes=1 << 20)
+    result = _bounded_update(db, feed, tmp_path, retries=2)
+    assert (
+        result.status == "failed"
+        and f"more than {1 << 20} bytes sent: over the feed's limit" in result.detail
+    )
+    assert len(server.requests) == 1  # a broken limit is not retried
+    assert _cached_bytes(tmp_path) == 0 and db.version == 0
+
+
+def test_a_gzip_bomb_stops_at_the_feeds_inflated_limit(server, db, tmp_path):
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 KiB on the wire, 64 MiB inflated
+    url = server.serve("/AlmaLinux/all.zip", bomb, encoding="gzip")
+    feed = Feed("osv-almalinux", url, "osv", "MIT", max_inflated_bytes=4 << 20)
+    result = _bounded_update(db, feed, tmp_path)
+    assert result.status == "failed" and f"inflates to more than {4 << 20} bytes" in result.detail
+    assert _cached_bytes(tmp_path) == 0
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_content_encoded_feed_is_inflated_and_imported(server, db, tmp_path, encoding):
+    body = _zip(ALMA)
+    encoded = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    url = server.serve("/AlmaLinux/all.zip", encoded, encoding=encoding)
+    result = _bounded_update(db, Feed("osv-almalinux", url, "osv", "MIT"), tmp_path)
+    assert result.status == "updated" and db.source("osv-almalinux").records == len(ALMA)
+
+
+def test_the_timeout_covers_the_whole_body_of_a_server_that_drips(server, db, tmp_path):
+    url = server.serve("/AlmaLinux/all.zip", b"PK", endless=True, trickle=0.01)
+    started = time.monotonic()
+    result = _bounded_update(db, Feed("osv-almalinux", url, "osv", "MIT"), tmp_path, timeout=0.5)
+    assert result.status == "failed" and "the download took longer than 0.5 s" in result.detail
+    assert time.monotonic() - started < 5  # each read returned in time: only a whole-body bound stops it
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_a_record_nested_too_deeply_is_skipped_and_later_feeds_still_update(server, tmp_path):
+    deep = json.loads(ALMA[0].read_text())
+    records = {p.name: p.read_bytes() for p in ALMA[1:]}
+    records["deep.json"] = (
+        json.dumps(deep).replace('"summary": ', f'"summary": {_deep(100_000)}, "x": ').encode()
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in records.items():
+            archive.writestr(name, data)
+    feeds = [
+        Feed("osv-almalinux", server.serve("/AlmaLinux/all.zip", buffer.getvalue()), "osv", "MIT"),
+        Feed("kev", server.serve("/kev.json", IMPORTER_FIXTURES / "kev" / "known_exploited_vulnerabilities.subset.json"),
+             "kev", "CC0-1.0", kind="enrichment"),
+    ]  # fmt: skip
+    results = update_feeds(tmp_path / "advisories.db", feeds, cache_dir=tmp_path / "cache", retries=0)
+    assert [r.status for r in results] == ["updated", "updated"]
+    assert f"{len(ALMA) - 1} added" in results[0].detail and "1 unreadable records" in results[0].detail
+    with AdvisoryDB(tmp_path / "advisories.db", readonly=True) as db:
+        assert db.kev("CVE-2025-48384") is not None
+
+
+FEEDS_FILES = {
+    "not YAML": ("feeds: [osv, {", "not valid YAML"),
+    "no list": ("feeds: 3\n", "expected a list of feeds"),
+    "an entry that is a string": ("feeds:\n  - osv-almalinux\n", "feed 1 is not a mapping"),
+    "no url": ("feeds:\n  - name: a\n    importer: osv\n", "feed 1 lacks url"),
+    "not http": ("feeds:\n  - {name: a, url: 'file:///etc/passwd', importer: osv}\n", "is not http(s)"),
+    "unknown importer": ("feeds:\n  - {name: a, url: 'https://a.invalid/x', importer: nope}\n", "no importer named 'nope'"),
+    "limit not a number": (
+        "feeds:\n  - {name: a, url: 'https://a.invalid/x', importer: osv, max_bytes: lots}\n",
+        "`max_bytes` is not a positive number of bytes",
+    ),
+    "two feeds of one name": (
+        "feeds:\n  - {name: a, url: 'https://a.invalid/x', importer: osv}\n"
+        "  - {name: a, url: 'https://a.invalid/y', importer: osv}\n",
+        "feed names listed twice: a",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FEEDS_FILES)
+def test_a_malformed_feeds_file_is_one_clear_line(tmp_path, case):
+    text, message = FEEDS_FILES[case]
+    (tmp_path / "feeds.yaml").write_text(text)
+    result = vigil("db", "update", "--db", tmp_path / "a.db", "--feeds", tmp_path / "feeds.yaml")
+    assert_one_line_error(result, f"{tmp_path / 'feeds.yaml'}: ", message)
+    assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["missing", "folder", "fifo"])
+def test_an_unreadable_feeds_file_is_one_clear_line(tmp_path, kind):
+    feeds = tmp_path / "feeds.yaml"
+    if kind == "folder":
+        feeds.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(feeds)
+    result = vigil("db", "update", "--db", tmp_path / "a.db", "--feeds", feeds)
+    assert_one_line_error(result, f"{feeds}: cannot read the feeds file")

@@ -5,10 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from vigil.advisories.importer import AdvisoryImporter, EnrichmentImporter, RecordError, SourceFormatError
+from vigil.advisories.download import DEFAULT_MAX_BYTES, DEFAULT_MAX_INFLATED_BYTES
+from vigil.advisories.files import read_bounded
+from vigil.advisories.importer import (
+    AdvisoryImporter,
+    EnrichmentImporter,
+    RecordError,
+    SourceFormatError,
+    Unreadable,
+)
 from vigil.advisories.importers import alpine, debian, epss, kev, oracle, osv
 from vigil.advisories.importers.alpine import AlpineSecdbImporter
 from vigil.advisories.importers.amazon import AmazonUpdateinfoImporter
@@ -68,30 +77,75 @@ FEEDS: tuple[Feed, ...] = (
 )
 
 
+MAX_FEEDS_FILE_BYTES = 1 << 20
+NOT_A_FORMAT = "not a format Vigil imports (OSV, Debian, Alpine, Amazon, CSAF, NVD, EPSS, KEV)"
+
+
+class FeedsFileError(ValueError):
+    """A feeds file that cannot be used; the message names the file and the entry."""
+
+
 def load_feeds(path: Path | None) -> list[Feed]:
     """The built-in feeds, or the ones a YAML file lists (a mirror, a subset, an internal source)."""
     if path is None:
         return list(FEEDS)
-    data: Any = yaml.safe_load(path.read_text())
+    try:
+        data: Any = yaml.safe_load(read_bounded(path, MAX_FEEDS_FILE_BYTES))
+    except OSError as exc:
+        raise FeedsFileError(f"{path}: cannot read the feeds file: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise FeedsFileError(f"{path}: not valid YAML: {problem}{where}") from exc
+    except ValueError as exc:
+        raise FeedsFileError(str(exc)) from exc
     entries = data.get("feeds") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of feeds (name, url, importer, licence)")
-    feeds = []
-    for entry in entries:
-        try:
-            feeds.append(
-                Feed(
-                    name=str(entry["name"]),
-                    url=str(entry["url"]),
-                    importer=str(entry["importer"]),
-                    licence=str(entry.get("licence", "unknown")),
-                    kind="enrichment" if entry.get("kind") == "enrichment" else "advisories",
-                    complete=bool(entry.get("complete", True)),
-                )
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: feed entry {entry!r} lacks {exc}") from exc
+    if not isinstance(entries, list) or not entries:
+        raise FeedsFileError(f"{path}: expected a list of feeds (name, url, importer, licence)")
+    feeds = [_feed(path, number, entry) for number, entry in enumerate(entries, start=1)]
+    names = [f.name for f in feeds]
+    if duplicates := sorted({n for n in names if names.count(n) > 1}):
+        raise FeedsFileError(f"{path}: feed names listed twice: {', '.join(duplicates)}")
     return feeds
+
+
+def _feed(path: Path, number: int, entry: Any) -> Feed:
+    where = f"{path}: feed {number}"
+    if not isinstance(entry, dict):
+        raise FeedsFileError(f"{where} is not a mapping of name, url, importer, licence")
+    texts = {key: entry.get(key) for key in ("name", "url", "importer", "licence", "kind")}
+    for key, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise FeedsFileError(f"{where}: `{key}` is not a string")
+    if missing := [key for key in ("name", "url", "importer") if not texts[key]]:
+        raise FeedsFileError(f"{where} lacks {', '.join(missing)}")
+    if urlsplit(str(texts["url"])).scheme not in ("http", "https"):
+        raise FeedsFileError(f"{where}: url {texts['url']!r} is not http(s)")
+    if texts["importer"] not in IMPORTERS:
+        raise FeedsFileError(f"{where}: no importer named {texts['importer']!r} ({', '.join(IMPORTERS)})")
+    kind = texts["kind"] or "advisories"
+    if kind not in ("advisories", "enrichment"):
+        raise FeedsFileError(f"{where}: kind {kind!r} is neither advisories nor enrichment")
+    complete = entry.get("complete", True)
+    if not isinstance(complete, bool):
+        raise FeedsFileError(f"{where}: `complete` is not true or false")
+    limits = {key: entry.get(key, default) for key, default in _LIMITS.items()}
+    for key, value in limits.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise FeedsFileError(f"{where}: `{key}` is not a positive number of bytes")
+    return Feed(
+        name=str(texts["name"]),
+        url=str(texts["url"]),
+        importer=str(texts["importer"]),
+        licence=str(texts["licence"] or "unknown"),
+        kind="enrichment" if kind == "enrichment" else "advisories",
+        complete=complete,
+        **limits,
+    )
+
+
+_LIMITS = {"max_bytes": DEFAULT_MAX_BYTES, "max_inflated_bytes": DEFAULT_MAX_INFLATED_BYTES}
 
 
 @dataclass
@@ -105,19 +159,33 @@ def importer_for(path: Path) -> AdvisoryImporter | EnrichmentImporter:
     for importer in IMPORTERS.values():
         if importer.recognises(path):
             return importer
-    raise SourceFormatError(f"{path}: not a format Vigil imports (OSV, Debian, Alpine, Amazon, CSAF, NVD, …)")
+    raise SourceFormatError(f"{path}: {NOT_A_FORMAT}")
 
 
-def import_path(db: AdvisoryDB, path: Path) -> ImportOutcome:
-    """Import one local file or directory as its own source (re-importing the same path replaces it)."""
-    importer = importer_for(path)
+def import_path(
+    db: AdvisoryDB, path: Path, importer: AdvisoryImporter | EnrichmentImporter | None = None
+) -> ImportOutcome:
+    """Import one local file or directory as its own source (re-importing the same path replaces it).
+
+    What the import could not read is not deleted: an advisory whose record is unreadable now keeps its
+    stored copy, and when unreadable records cannot be told apart nothing stored is removed.
+    """
+    importer = importer or importer_for(path)
     errors: list[RecordError] = []
     source = SourceInfo(f"{importer.name}:{path.resolve()}", str(path.resolve()), importer.licence)
-    records = list(importer.read(path, errors))
+    records: list[Any] = list(importer.read(path, errors))
     if _is_enrichment(importer):
-        count = db.apply_enrichment(source, records, errors=len(errors))  # type: ignore[arg-type]
+        count = db.apply_enrichment(source, records, errors=len(errors))
         return ImportOutcome(importer.name, UpdateResult(db.version, importer.name, added=count), errors)
-    result = db.apply_source(source, records, complete=True, errors=len(errors))  # type: ignore[arg-type]
+    unreadable = Unreadable.of(errors)
+    result = db.apply_source(
+        source,
+        records,
+        complete=True,
+        errors=len(errors),
+        keep=unreadable.ids,
+        keep_missing=unreadable.unidentified,
+    )
     return ImportOutcome(importer.name, result, errors)
 
 

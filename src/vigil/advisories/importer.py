@@ -23,10 +23,34 @@ class SourceFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RecordError:
-    """One record that could not be read; the import goes on with the next one."""
+    """One record that could not be read; the import goes on with the next one.
+
+    `record_id`: the advisory the unreadable record belongs to, when the source says it: its stored copy
+    is kept as it was. An error without one may have hidden any record, so nothing stored is removed.
+    `partial`: only a part Vigil cannot use was left out (an entry in an unknown ecosystem); the record
+    was read and stored without it, and nothing needs keeping.
+    """
 
     where: str
     error: str
+    record_id: str | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """What a complete import must not delete because it could not read it."""
+
+    ids: frozenset[str]  # advisories whose stored copies stay as they are
+    unidentified: bool  # records of unknown id were lost: no stored advisory is removed as withdrawn
+
+    @classmethod
+    def of(cls, errors: list[RecordError]) -> Unreadable:
+        whole = [e for e in errors if not e.partial]
+        return cls(
+            frozenset(e.record_id for e in whole if e.record_id is not None),
+            any(e.record_id is None for e in whole),
+        )
 
 
 class AdvisoryImporter(Protocol):

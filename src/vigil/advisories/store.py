@@ -7,6 +7,11 @@ tables is both the fastest and the easiest to reason about.
 Every update (an import of one source) is one transaction and produces a new database version with the
 set of (ecosystem, namespace, package) keys whose advisories changed: the input that drives re-evaluating
 only the inventories that hold those packages.
+
+One `AdvisoryDB` is shared by the threads of a server: each read borrows a connection of its own from a
+pool, writes are serialized, and the decoded-row caches belong to one generation of the file. Another
+process's commit (`vigil db import`, `db update`, a bundle) is noticed through SQLite's `data_version`,
+checked at most every `refresh_interval` seconds, and drops the caches: no reopening needed.
 """
 
 from __future__ import annotations
@@ -16,58 +21,46 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
 
+from vigil.advisories.cache import GenerationLru
+from vigil.advisories.connections import Readers, Writer, file_uri
 from vigil.advisories.model import Advisory, AffectedPackage, Cvss, Epss, KnownExploited
 from vigil.advisories.namespaces import package_key
+from vigil.advisories.schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+    DatabaseBusy,
+    DatabaseError,
+    check_file,
+    check_schema,
+    explain,
+    foreign_objects,
+)
 
-SCHEMA_VERSION = 1
 LOOKUP_CACHE_SIZE = 100_000
 ADVISORY_CACHE_SIZE = 50_000
 DB_ENV = "VIGIL_DB"
+LOCK_TIMEOUT = 600.0  # a writer waits this long for another to finish (a whole-feed import takes minutes)
+REFRESH_INTERVAL = 1.0  # a reader looks for other processes' commits at most this often (seconds)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (
-    name TEXT PRIMARY KEY, url TEXT, licence TEXT, etag TEXT, last_modified TEXT,
-    updated_at TEXT, records INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS advisories (
-    source TEXT NOT NULL, id TEXT NOT NULL, digest TEXT NOT NULL, modified TEXT, body TEXT NOT NULL,
-    PRIMARY KEY (source, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS affected (
-    namespace TEXT NOT NULL, package TEXT NOT NULL, ecosystem TEXT NOT NULL,
-    source TEXT NOT NULL, advisory_id TEXT NOT NULL, body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS affected_by_package ON affected (namespace, package);
-CREATE INDEX IF NOT EXISTS affected_by_advisory ON affected (source, advisory_id);
-CREATE TABLE IF NOT EXISTS aliases (alias TEXT NOT NULL, source TEXT NOT NULL, advisory_id TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS aliases_by_alias ON aliases (alias);
-CREATE INDEX IF NOT EXISTS aliases_by_advisory ON aliases (source, advisory_id);
-CREATE TABLE IF NOT EXISTS cvss (
-    cve TEXT NOT NULL, version TEXT NOT NULL, vector TEXT NOT NULL, score REAL NOT NULL, source TEXT NOT NULL,
-    PRIMARY KEY (cve, version, source)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS epss (
-    cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL, date TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS kev (
-    cve TEXT PRIMARY KEY, date_added TEXT NOT NULL, due_date TEXT, ransomware TEXT, name TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS versions (
-    version INTEGER PRIMARY KEY, created_at TEXT NOT NULL, source TEXT NOT NULL,
-    added INTEGER NOT NULL, changed INTEGER NOT NULL, removed INTEGER NOT NULL, keys INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (
-    version INTEGER NOT NULL, ecosystem TEXT NOT NULL, namespace TEXT NOT NULL, package TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS changes_by_version ON changes (version);
-"""
+__all__ = [
+    "SCHEMA_VERSION",
+    "AdvisoryDB",
+    "Candidate",
+    "ChangeKey",
+    "DatabaseBusy",
+    "DatabaseError",
+    "SourceInfo",
+    "SourceStatus",
+    "UpdateResult",
+    "default_db_path",
+]
 
 
 def default_db_path() -> Path:
@@ -89,7 +82,7 @@ class ChangeKey:
 
 @dataclass
 class UpdateResult:
-    """What one update did."""
+    """What one update did; `kept`: stored advisories left as they were (their records were unreadable)."""
 
     version: int
     source: str
@@ -97,6 +90,7 @@ class UpdateResult:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    kept: int = 0
     changed_keys: set[ChangeKey] = field(default_factory=set)
 
 
@@ -141,37 +135,51 @@ def _digest(body: str) -> str:
 
 
 class AdvisoryDB:
-    """The advisory database at `path` (created on first write)."""
+    """The advisory database at `path` (created on first write), safe to share between threads."""
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        readonly: bool = False,
+        lock_timeout: float = LOCK_TIMEOUT,
+        refresh_interval: float = REFRESH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._writing: Writer | None = None
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(
                     f"{self.path}: no advisory database (run `vigil db import` or `update`)"
                 )
-            self._db = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
-            )
+            check_file(self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # autocommit mode: writes happen only inside the explicit transactions of `_transaction`
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        self._db.execute("PRAGMA cache_size=-65536")
+            if self.path.exists():
+                check_file(self.path)
+            self._writing = Writer(self.path, lock_timeout)
+            self._create_schema()
         # decoded rows, so that re-matching (a new inventory, the same packages) costs no JSON parsing
-        self._advisory_cache: _Lru[tuple[str, str], Advisory] = _Lru(ADVISORY_CACHE_SIZE)
-        self._lookup_cache: _Lru[tuple[str, str], list[Candidate]] = _Lru(LOOKUP_CACHE_SIZE)
-        self._enrichment_cache: _Lru[str, tuple[list[Cvss], Epss | None, KnownExploited | None]] = _Lru(
-            ADVISORY_CACHE_SIZE
+        self._advisory_cache: GenerationLru[tuple[str, str], Advisory] = GenerationLru(ADVISORY_CACHE_SIZE)
+        self._lookup_cache: GenerationLru[tuple[str, str], list[Candidate]] = GenerationLru(LOOKUP_CACHE_SIZE)
+        self._enrichment_cache: GenerationLru[str, tuple[list[Cvss], Epss | None, KnownExploited | None]] = (
+            GenerationLru(ADVISORY_CACHE_SIZE)
         )
+        caches = (self._advisory_cache, self._lookup_cache, self._enrichment_cache)
+        try:
+            self._readers = Readers(self.path, refresh_interval=refresh_interval, clock=clock, caches=caches)
+            check_schema(self._readers.watcher, self.path)
+        except DatabaseError:
+            if self._writing is not None:
+                self._writing.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        self._readers.close()
+        if self._writing is not None:
+            self._writing.close()
 
     def __enter__(self) -> AdvisoryDB:
         return self
@@ -179,46 +187,86 @@ class AdvisoryDB:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _create_schema(self) -> None:
+        """Vigil's schema in a new (or empty) file; another program's database is left for the check."""
+        db = self._writer().connection
+        try:
+            (objects,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if objects:
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            with self._transaction():
+                for statement in SCHEMA.split(";"):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except (sqlite3.Error, DatabaseError) as exc:
+            db.close()
+            if isinstance(exc, DatabaseError):
+                raise
+            raise explain(exc, self.path) from exc
+
+    def _writer(self) -> Writer:
+        if self._writing is None:
+            raise DatabaseError(f"{self.path}: opened read-only")
+        return self._writing
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._writer().transaction()
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._readers.borrow()
+
+    def _current_generation(self, *, now: bool = False) -> int:
+        return self._readers.generation(now=now)
+
     # -- versions ---------------------------------------------------------------------------------
     @property
     def version(self) -> int:
-        row = self._db.execute("SELECT max(version) FROM versions").fetchone()
-        return int(row[0] or 0)
+        with self._reading() as db:
+            return _max_version(db)
 
     def changed_keys(self, since: int) -> set[ChangeKey]:
         """Every key changed by the updates after version `since`."""
-        rows = self._db.execute(
-            "SELECT DISTINCT ecosystem, namespace, package FROM changes WHERE version > ?", (since,)
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT DISTINCT ecosystem, namespace, package FROM changes WHERE version > ?", (since,)
+            ).fetchall()
         return {ChangeKey(*row) for row in rows}
 
-    def _new_version(self, result: UpdateResult) -> None:
-        cur = self._db.execute(
+    def _new_version(self, db: sqlite3.Connection, result: UpdateResult) -> None:
+        cur = db.execute(
             "INSERT INTO versions (created_at, source, added, changed, removed, keys)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (_now(), result.source, result.added, result.changed, result.removed, len(result.changed_keys)),
         )
         result.version = int(cur.lastrowid or 0)
-        self._db.executemany(
+        db.executemany(
             "INSERT INTO changes VALUES (?, ?, ?, ?)",
             ((result.version, k.ecosystem, k.namespace, k.package) for k in sorted(result.changed_keys)),
         )
 
     # -- writing ----------------------------------------------------------------------------------
     def apply_source(
-        self, source: SourceInfo, advisories: Iterable[Advisory], *, complete: bool, errors: int = 0
+        self,
+        source: SourceInfo,
+        advisories: Iterable[Advisory],
+        *,
+        complete: bool,
+        errors: int = 0,
+        keep: Collection[str] = (),
+        keep_missing: bool = False,
     ) -> UpdateResult:
         """Store one source's advisories in one transaction and return the new version's changes.
 
         `complete`: the advisories are the source's whole content, so stored ones not among them were
         withdrawn upstream and are removed. Otherwise they are added to or replace what is stored.
+        `keep`: ids whose records this import could not read: their stored copies stay as they are.
+        `keep_missing`: some unreadable records have no known id, so nothing missing is removed.
         """
         result = UpdateResult(0, source.name)
-        self._advisory_cache.clear()
-        self._lookup_cache.clear()
-        with self._transaction():
+        with self._transaction() as db:
             seen: set[str] = set()
-            known = self._digests(source.name) if complete else None
+            known = self._digests(db, source.name) if complete else None
             for advisory in advisories:
                 if advisory.id in seen:
                     continue  # a source listing one record twice: the first one wins
@@ -226,27 +274,33 @@ class AdvisoryDB:
                 body = json.dumps(advisory.to_json(), sort_keys=True, separators=(",", ":"))
                 digest = _digest(body)
                 old = (
-                    known.get(advisory.id) if known is not None else self._digest_of(source.name, advisory.id)
+                    known.get(advisory.id) if known is not None else _digest_of(db, source.name, advisory.id)
                 )
                 if old == digest:
                     result.unchanged += 1
+                    continue
+                if old is not None and advisory.id in keep:
+                    result.kept += 1  # read only in part this time: the whole stored copy is better
                     continue
                 if old is None:
                     result.added += 1
                 else:
                     result.changed += 1
-                    result.changed_keys |= self._delete(source.name, advisory.id)
-                self._insert(source.name, advisory, body, digest)
+                    result.changed_keys |= _delete(db, source.name, advisory.id)
+                self._insert(db, source.name, advisory, body, digest)
                 result.changed_keys |= _keys(advisory.affected)
-            if known is not None:
-                for gone in known.keys() - seen:
-                    result.removed += 1
-                    result.changed_keys |= self._delete(source.name, gone)
-            self._record_source(source, seen if complete else None, errors)
+            for gone in sorted(known.keys() - seen) if known is not None else ():
+                if keep_missing or gone in keep:
+                    result.kept += 1
+                    continue
+                result.removed += 1
+                result.changed_keys |= _delete(db, source.name, gone)
+            self._record_source(db, source, errors)
             if result.added or result.changed or result.removed:
-                self._new_version(result)
+                self._new_version(db, result)
             else:
-                result.version = self.version
+                result.version = _max_version(db)
+        self._current_generation(now=True)
         return result
 
     def apply_enrichment(
@@ -254,47 +308,69 @@ class AdvisoryDB:
     ) -> int:
         """Store scores and exploit data (replacing the same CVE's previous values); returns the count."""
         count = 0
-        self._enrichment_cache.clear()
-        with self._transaction():
+        with self._transaction() as db:
             for record in records:
                 count += 1
                 if isinstance(record, Cvss):
-                    self._db.execute(
+                    db.execute(
                         "INSERT OR REPLACE INTO cvss VALUES (?, ?, ?, ?, ?)",
                         (record.cve, record.version, record.vector, record.base_score, record.source),
                     )
                 elif isinstance(record, Epss):
-                    self._db.execute(
+                    db.execute(
                         "INSERT OR REPLACE INTO epss VALUES (?, ?, ?, ?)",
                         (record.cve, record.score, record.percentile, record.date),
                     )
                 else:
-                    self._db.execute(
+                    db.execute(
                         "INSERT OR REPLACE INTO kev VALUES (?, ?, ?, ?, ?)",
                         (record.cve, record.date_added, record.due_date, record.ransomware, record.name),
                     )
-            self._record_source(source, None, errors, count=count)
+            self._record_source(db, source, errors, count=count)
+        self._current_generation(now=True)
         return count
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def replace_all(
+        self, other: Path, meta: Mapping[str, str], check: Callable[[int, str | None], None]
+    ) -> None:
+        """Replace every row with those of the Vigil database file `other`, in one transaction.
 
-    def _digests(self, source: str) -> dict[str, str]:
-        rows = self._db.execute("SELECT id, digest FROM advisories WHERE source = ?", (source,))
+        The rows are copied into this file's own schema: nothing of `other`'s schema (a trigger, a view)
+        can reach this database, which keeps its inode, mode, WAL and readers. `check(version,
+        bundle_created_at)` sees this database's version and the creation time of the bundle installed
+        last (None if none was) once the write lock is held, and may refuse by raising.
+        """
+        source = f"{file_uri(other, 'ro')}&immutable=1"
+        with self._writer().locked() as db:  # no other thread's transaction while `incoming` is attached
+            db.execute("ATTACH DATABASE ? AS incoming", (source,))
+            try:
+                if foreign := foreign_objects(db, "incoming"):
+                    raise DatabaseError(f"{other}: not Vigil's schema: {'; '.join(foreign)}")
+                with self._transaction():
+                    check(_max_version(db), _meta(db, "bundle_created_at"))
+                    for table, columns in TABLES.items():
+                        names = ", ".join(columns)
+                        db.execute(f"DELETE FROM main.{table}")
+                        db.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM incoming.{table}")
+                    db.executemany("INSERT OR REPLACE INTO main.meta VALUES (?, ?)", sorted(meta.items()))
+            except sqlite3.Error as exc:
+                raise explain(exc, other) from exc
+            finally:
+                db.execute("DETACH DATABASE incoming")
+        self._current_generation(now=True)
+
+    def _digests(self, db: sqlite3.Connection, source: str) -> dict[str, str]:
+        rows = db.execute("SELECT id, digest FROM advisories WHERE source = ?", (source,))
         return dict(rows)
 
-    def _digest_of(self, source: str, advisory_id: str) -> str | None:
-        row = self._db.execute(
-            "SELECT digest FROM advisories WHERE source = ? AND id = ?", (source, advisory_id)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def _insert(self, source: str, advisory: Advisory, body: str, digest: str) -> None:
-        self._db.execute(
+    def _insert(
+        self, db: sqlite3.Connection, source: str, advisory: Advisory, body: str, digest: str
+    ) -> None:
+        db.execute(
             "INSERT OR REPLACE INTO advisories VALUES (?, ?, ?, ?, ?)",
             (source, advisory.id, digest, advisory.modified, body),
         )
-        self._db.executemany(
+        db.executemany(
             "INSERT INTO affected VALUES (?, ?, ?, ?, ?, ?)",
             (
                 (a.namespace, package_key(a.namespace, a.package), a.ecosystem, source, advisory.id,
@@ -302,27 +378,16 @@ class AdvisoryDB:
                 for a in advisory.affected
             ),
         )  # fmt: skip
-        self._db.executemany(
+        db.executemany(
             "INSERT INTO aliases VALUES (?, ?, ?)",
             ((alias, source, advisory.id) for alias in {advisory.id, *advisory.aliases}),
         )
 
-    def _delete(self, source: str, advisory_id: str) -> set[ChangeKey]:
-        rows = self._db.execute(
-            "SELECT ecosystem, namespace, package FROM affected WHERE source = ? AND advisory_id = ?",
-            (source, advisory_id),
-        ).fetchall()
-        for table, column in (("affected", "advisory_id"), ("aliases", "advisory_id"), ("advisories", "id")):
-            self._db.execute(f"DELETE FROM {table} WHERE source = ? AND {column} = ?", (source, advisory_id))
-        return {ChangeKey(*row) for row in rows}
-
-    def _record_source(self, source: SourceInfo, ids: set[str] | None, errors: int, count: int = 0) -> None:
-        if ids is None and count == 0:
-            row = self._db.execute("SELECT count(*) FROM advisories WHERE source = ?", (source.name,))
+    def _record_source(self, db: sqlite3.Connection, source: SourceInfo, errors: int, count: int = 0) -> None:
+        if count == 0:
+            row = db.execute("SELECT count(*) FROM advisories WHERE source = ?", (source.name,))
             count = int(row.fetchone()[0])
-        elif ids is not None:
-            count = len(ids)
-        self._db.execute(
+        db.execute(
             "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 source.name,
@@ -340,50 +405,58 @@ class AdvisoryDB:
     def lookup(self, namespace: str, package: str) -> list[Candidate]:
         """Every affected-package entry for one package in one namespace (an index lookup, cached)."""
         key = (namespace, package_key(namespace, package))
+        generation = self._current_generation()
         cached = self._lookup_cache.get(key)
         if cached is None:
-            rows = self._db.execute(
-                "SELECT source, advisory_id, body FROM affected WHERE namespace = ? AND package = ?", key
-            )
+            with self._reading() as db:
+                rows = db.execute(
+                    "SELECT source, advisory_id, body FROM affected WHERE namespace = ? AND package = ?", key
+                ).fetchall()
             cached = [Candidate(s, i, AffectedPackage.from_json(json.loads(b))) for s, i, b in rows]
-            self._lookup_cache.put(key, cached)
+            self._lookup_cache.put(key, cached, generation)
         return cached
 
     def advisory(self, source: str, advisory_id: str) -> Advisory:
         key = (source, advisory_id)
+        generation = self._current_generation()
         cached = self._advisory_cache.get(key)
         if cached is None:
-            row = self._db.execute(
-                "SELECT body FROM advisories WHERE source = ? AND id = ?", (source, advisory_id)
-            ).fetchone()
+            with self._reading() as db:
+                row = db.execute(
+                    "SELECT body FROM advisories WHERE source = ? AND id = ?", (source, advisory_id)
+                ).fetchone()
             if row is None:
                 raise KeyError(f"{source}/{advisory_id}: no such advisory")
             cached = Advisory.from_json(json.loads(row[0]))
-            self._advisory_cache.put(key, cached)
+            self._advisory_cache.put(key, cached, generation)
         return cached
 
     def advisories_with_alias(self, alias: str) -> list[Advisory]:
-        rows = self._db.execute("SELECT source, advisory_id FROM aliases WHERE alias = ?", (alias,))
-        return [self.advisory(s, i) for s, i in rows.fetchall()]
+        with self._reading() as db:
+            rows = db.execute("SELECT source, advisory_id FROM aliases WHERE alias = ?", (alias,)).fetchall()
+        return [self.advisory(s, i) for s, i in rows]
 
     def _enrichment(self, cve: str) -> tuple[list[Cvss], Epss | None, KnownExploited | None]:
         """A CVE's scores and exploit data, read once and kept (three indexed reads)."""
+        generation = self._current_generation()
         cached = self._enrichment_cache.get(cve)
         if cached is None:
-            db = self._db
-            scores = db.execute("SELECT cve, version, vector, score, source FROM cvss WHERE cve = ?", (cve,))
-            epss = db.execute(
-                "SELECT cve, score, percentile, date FROM epss WHERE cve = ?", (cve,)
-            ).fetchone()
-            kev = db.execute(
-                "SELECT cve, date_added, due_date, ransomware, name FROM kev WHERE cve = ?", (cve,)
-            ).fetchone()
+            with self._reading() as db:
+                scores = db.execute(
+                    "SELECT cve, version, vector, score, source FROM cvss WHERE cve = ?", (cve,)
+                ).fetchall()
+                epss = db.execute(
+                    "SELECT cve, score, percentile, date FROM epss WHERE cve = ?", (cve,)
+                ).fetchone()
+                kev = db.execute(
+                    "SELECT cve, date_added, due_date, ransomware, name FROM kev WHERE cve = ?", (cve,)
+                ).fetchone()
             cached = (
                 [Cvss(*r) for r in scores],
                 Epss(*epss) if epss else None,
                 KnownExploited(*kev) if kev else None,
             )
-            self._enrichment_cache.put(cve, cached)
+            self._enrichment_cache.put(cve, cached, generation)
         return cached
 
     def cvss(self, cve: str) -> list[Cvss]:
@@ -396,72 +469,65 @@ class AdvisoryDB:
         return self._enrichment(cve)[2]
 
     def sources(self) -> list[SourceStatus]:
-        rows = self._db.execute(
-            "SELECT name, url, licence, updated_at, records, errors, etag, last_modified"
-            " FROM sources ORDER BY name"
-        )
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT name, url, licence, updated_at, records, errors, etag, last_modified"
+                " FROM sources ORDER BY name"
+            ).fetchall()
         return [SourceStatus(*row) for row in rows]
 
     def source(self, name: str) -> SourceStatus | None:
         return next((s for s in self.sources() if s.name == name), None)
 
     def counts(self) -> dict[str, int]:
-        return {
-            table: int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for table in ("advisories", "affected", "cvss", "epss", "kev")
-        }
+        with self._reading() as db:
+            return {
+                table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in ("advisories", "affected", "cvss", "epss", "kev")
+            }
 
     def iter_advisories(self, source: str | None = None) -> Iterator[Advisory]:
         query = "SELECT body FROM advisories" + (" WHERE source = ?" if source else "")
-        for (body,) in self._db.execute(query, (source,) if source else ()):
-            yield Advisory.from_json(json.loads(body))
+        with self._reading() as db:
+            cursor = db.execute(query, (source,) if source else ())
+            try:
+                for (body,) in cursor:
+                    yield Advisory.from_json(json.loads(body))
+            finally:
+                cursor.close()
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole database (for bundles)."""
-        self._db.execute("VACUUM INTO ?", (str(target),))
+        with self._reading() as db:
+            db.execute("VACUUM INTO ?", (str(target),))
 
 
-K = TypeVar("K")
-V = TypeVar("V")
+def _max_version(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT max(version) FROM versions").fetchone()
+    return int(row[0] or 0)
 
 
-class _Lru(Generic[K, V]):
-    """A bounded least-recently-used map (a long-running server matches many inventories)."""
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
 
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+def _digest_of(db: sqlite3.Connection, source: str, advisory_id: str) -> str | None:
+    row = db.execute(
+        "SELECT digest FROM advisories WHERE source = ? AND id = ?", (source, advisory_id)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
 
-    def clear(self) -> None:
-        self._items.clear()
+def _delete(db: sqlite3.Connection, source: str, advisory_id: str) -> set[ChangeKey]:
+    rows = db.execute(
+        "SELECT ecosystem, namespace, package FROM affected WHERE source = ? AND advisory_id = ?",
+        (source, advisory_id),
+    ).fetchall()
+    for table, column in (("affected", "advisory_id"), ("aliases", "advisory_id"), ("advisories", "id")):
+        db.execute(f"DELETE FROM {table} WHERE source = ? AND {column} = ?", (source, advisory_id))
+    return {ChangeKey(*row) for row in rows}
 
 
 def _keys(affected: Iterable[AffectedPackage]) -> set[ChangeKey]:
     return {ChangeKey(a.ecosystem, a.namespace, package_key(a.namespace, a.package)) for a in affected}
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error: an update is all or nothing."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *rest: object) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")

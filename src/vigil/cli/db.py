@@ -1,10 +1,17 @@
-"""`vigil db`: the local advisory database (import, update, status, export, keygen)."""
+"""`vigil db`: the local advisory database (import, update, status, export, keygen).
+
+A thin layer over `vigil.advisories.service`: options in, one call, lines out, an exit status. Every
+error a user can cause is one `vigil: …` line and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
 import enum
 import json
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +20,7 @@ import typer
 from vigil.cli.app import EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
+    from vigil.advisories.service import PathImport
     from vigil.advisories.store import AdvisoryDB
 
 db_app = typer.Typer(help="The local advisory database.", no_args_is_help=True)
@@ -22,6 +30,7 @@ DbOption = Annotated[
     typer.Option("--db", help="Advisory database file (default: $VIGIL_DB or ~/.local/share/vigil)."),
 ]
 TRUSTED_KEYS_ENV = "VIGIL_TRUSTED_KEYS"
+MAX_ERRORS_SHOWN = 20
 
 
 class StatusFormat(enum.StrEnum):
@@ -35,14 +44,29 @@ def _db_path(db: Path | None) -> Path:
     return db or default_db_path()
 
 
-def open_readonly(db: Path | None) -> AdvisoryDB:
-    """The advisory database for reading, or a clear message (exit 1) when there is none yet."""
-    from vigil.advisories.store import AdvisoryDB
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """An unusable database, key, file or feeds list: one line and exit status 1."""
+    from vigil.advisories.bundle import BundleError
+    from vigil.advisories.feeds import FeedsFileError
+    from vigil.advisories.schema import DatabaseError
 
     try:
-        return AdvisoryDB(_db_path(db), readonly=True)
-    except FileNotFoundError as exc:
+        yield
+    except (DatabaseError, BundleError, FeedsFileError) as exc:
         fail(str(exc), EXIT_FAILURE)
+    except sqlite3.Error as exc:
+        fail(f"advisory database: {exc}", EXIT_FAILURE)
+    except OSError as exc:
+        fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", EXIT_FAILURE)
+
+
+def open_readonly(db: Path | None) -> AdvisoryDB:
+    """The advisory database for reading, or a clear message (exit 1) when there is none or it is unusable."""
+    from vigil.advisories.store import AdvisoryDB
+
+    with _clear_errors():
+        return AdvisoryDB(_db_path(db), readonly=True)
 
 
 def _trusted(paths: list[Path] | None) -> list[Path]:
@@ -59,39 +83,67 @@ def import_(
     trust: Annotated[
         list[Path] | None, typer.Option(help=f"Trusted bundle public key (also ${TRUSTED_KEYS_ENV}).")
     ] = None,
+    allow_downgrade: Annotated[
+        bool, typer.Option(help="Install a bundle older than the database (a rollback).")
+    ] = False,
+    allow_unreadable: Annotated[
+        bool, typer.Option(help="Exit 0 even when some records could not be read.")
+    ] = False,
 ) -> None:
-    """Import advisory sources from disk, or replace the database with a signed bundle."""
-    from vigil.advisories.bundle import BundleError, import_bundle, is_bundle, load_public_key
-    from vigil.advisories.feeds import import_path
-    from vigil.advisories.importer import SourceFormatError
-    from vigil.advisories.store import AdvisoryDB
+    """Import advisory sources from disk (each file or subfolder in its own format), or a signed bundle."""
+    from vigil.advisories.bundle import BundleError, is_bundle, load_public_key
+    from vigil.advisories.service import import_paths
 
     target = _db_path(db)
     for path in paths:
-        if not path.exists():
+        if not os.path.lexists(path):
             fail(f"{path}: no such file or directory")
-        if is_bundle(path):
-            try:
-                info = import_bundle(path, target, [load_public_key(k) for k in _trusted(trust)])
-            except (BundleError, OSError, ValueError) as exc:
-                fail(f"{path}: bundle refused: {exc}", EXIT_FAILURE)
-            typer.echo(
-                f"{path}: bundle signed by {info.key_id}, database version {info.db_version} → {target}"
-            )
-            continue
-        with AdvisoryDB(target) as store:
-            try:
-                outcome = import_path(store, path)
-            except SourceFormatError as exc:
-                fail(str(exc), EXIT_FAILURE)
-        result = outcome.result
+    keys = []
+    if any(is_bundle(p) for p in paths):
+        try:
+            keys = [load_public_key(k) for k in _trusted(trust)]
+        except BundleError as exc:
+            fail(f"bundle refused: {exc}", EXIT_FAILURE)
+    with _clear_errors():
+        results = import_paths(target, paths, trusted=keys, allow_downgrade=allow_downgrade)
+    for result in results:
+        _report(result, target)
+    unreadable = sum(r.unreadable for r in results)
+    if any(not r.imported for r in results):
+        raise typer.Exit(EXIT_FAILURE)
+    if unreadable and not allow_unreadable:
+        fail(f"{unreadable} records could not be read (--allow-unreadable accepts that)", EXIT_FAILURE)
+
+
+def _report(result: PathImport, target: Path) -> None:
+    if result.bundle is not None:
         typer.echo(
-            f"{path}: {outcome.importer}: {result.added} added, {result.changed} changed, "
-            f"{result.unchanged} unchanged, {len(outcome.errors)} unreadable records; "
-            f"database version {result.version}, {len(result.changed_keys)} package keys changed"
+            f"{result.path}: bundle signed by {result.bundle.key_id}, "
+            f"database version {result.bundle.db_version} → {target}"
         )
-        for error in outcome.errors[:20]:
-            typer.echo(f"  unreadable: {error.where}: {error.error}", err=True)
+    for source in result.sources:
+        line = (
+            f"{source.path}: {source.importer}: {source.added} added, {source.changed} changed, "
+            f"{source.unchanged} unchanged, {source.unreadable} unreadable records; "
+            f"database version {source.version}, {source.changed_keys} package keys changed"
+        )
+        if source.removed:
+            line += f"; {source.removed} withdrawn records removed"
+        if source.kept:
+            line += f"; {source.kept} stored records kept as they were (unreadable in this import)"
+        typer.echo(line)
+        for error in source.errors[:MAX_ERRORS_SHOWN]:
+            kind = "left out" if error.partial else "unreadable"
+            typer.echo(f"  {kind}: {error.where}: {error.error}", err=True)
+    for failure in result.failures:
+        typer.echo(f"vigil: {failure.error}", err=True)
+    if result.skipped and result.path.is_dir():
+        shown = ", ".join(str(p.relative_to(result.path)) for p in result.skipped[:5])
+        more = ", …" if len(result.skipped) > 5 else ""
+        typer.echo(
+            f"{result.path}: skipped {len(result.skipped)} files in no format Vigil imports: {shown}{more}",
+            err=True,
+        )
 
 
 @db_app.command()
@@ -103,32 +155,32 @@ def update(
     only: Annotated[list[str] | None, typer.Option(help="Update only these feeds.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Where downloads are kept between runs.")] = None,
     retries: Annotated[int, typer.Option(help="Retries per download.")] = 3,
-    timeout: Annotated[float, typer.Option(help="Network timeout per request, seconds.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds one download may take, its whole body included.")
+    ] = 60.0,
 ) -> None:
     """Fetch the configured feeds (conditionally, resumably) and apply each atomically."""
-    import httpx
-
-    from vigil.advisories.feeds import IMPORTERS, load_feeds
+    from vigil.advisories.feeds import load_feeds
+    from vigil.advisories.service import update_feeds
     from vigil.advisories.store import AdvisoryDB
-    from vigil.advisories.update import Downloader, update_feed
 
     target = _db_path(db)
-    selected = [f for f in load_feeds(feeds) if not only or f.name in only]
+    with _clear_errors():
+        selected = [f for f in load_feeds(feeds) if not only or f.name in only]
     if only and len(selected) != len(set(only)):
         fail(f"unknown feed in --only: {sorted(set(only) - {f.name for f in selected})}", EXIT_FAILURE)
-    cache = cache_dir or target.parent / "downloads"
-    failed = 0
-    with (
-        AdvisoryDB(target) as store,
-        httpx.Client(timeout=timeout, follow_redirects=True) as client,
-    ):
-        downloader = Downloader(client, cache, retries=retries)
-        for feed in selected:
-            result = update_feed(store, feed, downloader, IMPORTERS)
-            failed += result.status == "failed"
-            typer.echo(f"{feed.name}: {result.status}: {result.detail}")
-        typer.echo(f"database version {store.version} at {target}")
-    if failed:
+    with _clear_errors():
+        results = update_feeds(
+            target,
+            selected,
+            timeout=timeout,
+            retries=retries,
+            cache_dir=cache_dir,
+            progress=lambda result: typer.echo(f"{result.feed}: {result.status}: {result.detail}"),
+        )
+        with AdvisoryDB(target, readonly=True) as store:
+            typer.echo(f"database version {store.version} at {target}")
+    if any(r.status == "failed" for r in results):
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -138,20 +190,10 @@ def status(
     output_format: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
 ) -> None:
     """Sources, record counts, ages and the database version."""
-    target = _db_path(db)
-    with open_readonly(db) as store:
-        sources = store.sources()
-        doc = {
-            "path": str(target),
-            "version": store.version,
-            "size_bytes": target.stat().st_size,
-            "counts": store.counts(),
-            "sources": [
-                {"name": s.name, "url": s.url, "licence": s.licence, "updated_at": s.updated_at,
-                 "records": s.records, "errors": s.errors}
-                for s in sources
-            ],
-        }  # fmt: skip
+    from vigil.advisories.service import database_status
+
+    with open_readonly(db) as store, _clear_errors():
+        doc = database_status(store).to_json()
     if output_format is StatusFormat.json:
         typer.echo(json.dumps(doc, indent=2))
         return
@@ -171,8 +213,10 @@ def export(
     """Write the whole database as one signed, compressed bundle for air-gapped sites."""
     from vigil.advisories.bundle import export_bundle, load_private_key
 
-    with open_readonly(db) as store:
-        info = export_bundle(store, bundle, load_private_key(key))
+    with _clear_errors():
+        signing_key = load_private_key(key)
+        with open_readonly(db) as store:
+            info = export_bundle(store, bundle, signing_key)
     typer.echo(
         f"{bundle}: database version {info.db_version}, {info.payload_bytes:,} bytes "
         f"({info.database_bytes:,} uncompressed), signed by {info.key_id}"
@@ -184,12 +228,11 @@ def keygen(
     private: Annotated[Path, typer.Argument(help="Where to write the private signing key (PEM).")],
     public: Annotated[Path, typer.Argument(help="Where to write the public key sites will trust.")],
 ) -> None:
-    """Make an Ed25519 key pair for signing bundles."""
+    """Make an Ed25519 key pair for signing bundles (neither file may exist)."""
     from vigil.advisories.bundle import generate_key
 
-    if private.exists():
-        fail(f"{private} exists: not overwriting a key", EXIT_FAILURE)
-    typer.echo(f"key id {generate_key(private, public)}")
+    with _clear_errors():
+        typer.echo(f"key id {generate_key(private, public)}")
 
 
-__all__ = ["db_app"]
+__all__ = ["db_app", "open_readonly"]

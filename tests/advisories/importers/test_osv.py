@@ -238,7 +238,9 @@ def test_an_unknown_ecosystem_is_a_record_error_and_the_known_entries_are_kept(t
     path.write_text(json.dumps(record))
     (advisory,), errors = _read(path)
     assert len(advisory.affected) == 8
-    assert errors == [RecordError(f"{path}#GHSA-hrpp-h998-j3pp", "unknown OSV ecosystem 'Android'")]
+    assert errors == [
+        RecordError(f"{path}#GHSA-hrpp-h998-j3pp", "unknown OSV ecosystem 'Android'", partial=True)
+    ]
     for entry in record["affected"]:
         entry["package"]["ecosystem"] = "Android"
     path.write_text(json.dumps(record))

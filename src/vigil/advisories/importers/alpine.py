@@ -16,7 +16,6 @@ is stated for secdb data (the alpine-secdb repository has none).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,9 @@ from typing import Any, ClassVar
 
 import yaml
 
+from vigil.advisories.files import open_regular, read_bounded
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
+from vigil.advisories.importers import jsondoc
 from vigil.advisories.importers.osv import load_yaml, source_files
 from vigil.advisories.model import Advisory, AffectedPackage, Status
 from vigil.advisories.namespaces import release_key
@@ -63,7 +64,7 @@ class AlpineSecdbImporter:
         if path.suffix not in _SUFFIXES:
             return False
         try:
-            with open(path, "rb") as stream:
+            with open_regular(path) as stream:
                 start = stream.read(8192)
         except OSError:
             return False
@@ -90,7 +91,7 @@ class AlpineSecdbImporter:
             )
 
     def _collect(self, path: Path, collected: dict[str, _Collected], errors: list[RecordError]) -> None:
-        data = _load(path)
+        data = _load(path, errors)
         if not isinstance(data, dict):
             raise SourceFormatError(f"{path}: not an Alpine secdb document (expected an object)")
         release = data.get("distroversion")
@@ -144,15 +145,19 @@ def _references(vulnerability: str) -> tuple[str, ...]:
     return ()
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, errors: list[RecordError]) -> Any:
+    """A secdb document; a package entry nested too deeply is left out and reported (JSON)."""
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_RECORD_BYTES + 1)
+        raw = read_bounded(path, MAX_RECORD_BYTES)
     except OSError as exc:
-        raise SourceFormatError(f"{path}: cannot be read: {exc}") from exc
-    if len(raw) > MAX_RECORD_BYTES:
-        raise SourceFormatError(f"{path}: larger than {MAX_RECORD_BYTES} bytes")
+        raise SourceFormatError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise SourceFormatError(str(exc)) from exc
     try:
-        return json.loads(raw) if path.suffix == ".json" else load_yaml(raw)
+        if path.suffix == ".json":
+            return jsondoc.load_records(raw, str(path), errors)
+        return load_yaml(raw)
+    except RecursionError:
+        raise SourceFormatError(f"{path}: {jsondoc.TOO_DEEP}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise SourceFormatError(f"{path}: not valid {path.suffix[1:].upper()}: {str(exc)[:200]}") from exc

@@ -11,9 +11,8 @@ Fixed versions are written `[epoch:]version-release` with the epoch only when it
 prints them and as AlmaLinux's OSV data writes them: the rpm comparison reads a missing epoch as 0, so
 both spellings compare the same, and one spelling serves every RPM distribution in the database.
 
-The XML is parsed as a stream by the standard library; a document with a DOCTYPE or ENTITY declaration
-is refused before it reaches the parser, so entity expansion ("billion laughs") and external entities
-cannot happen.
+The XML is parsed as a stream by defusedxml (see `safexml`): a document declaring a DTD is refused in
+any encoding, so entity expansion ("billion laughs") and external entities cannot happen.
 
 Source: https://alas.aws.amazon.com (the advisories); the updateinfo.xml files are served from the
 Amazon Linux repositories' repodata. Amazon ALAS data; no licence stated.
@@ -22,17 +21,16 @@ Amazon Linux repositories' repodata. Amazon ALAS data; no licence stated.
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
+from vigil.advisories.files import is_regular, kind_of, open_regular, read_bounded
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
-from vigil.advisories.importers import fields
+from vigil.advisories.importers import fields, jsondoc, safexml
 from vigil.advisories.importers.enrichment_files import head
 from vigil.advisories.importers.osv import source_files
 from vigil.advisories.model import Advisory, AffectedPackage, Status
@@ -41,9 +39,7 @@ DEFAULT_URL = "https://alas.aws.amazon.com"
 LICENCE = "Amazon Linux security advisories (ALAS) data (no licence stated)"
 MAX_UPDATEINFO_BYTES = 1 << 30  # AL2's updateinfo.xml is tens of MB uncompressed
 
-_CHUNK = 1 << 16
 _SUFFIXES = (".xml", ".xml.gz", ".json")  # updateinfo.xml, <checksum>-updateinfo.xml.gz, ALAS JSON
-_DECLARATIONS = (b"<!DOCTYPE", b"<!ENTITY")
 _REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 _ALAS_RELEASE = re.compile(r"^ALAS(\d{4}|2)-")  # ALAS2-, ALAS2022-, ALAS2023-; ALAS- is Amazon Linux 1
 _PACKAGE_RELEASE = re.compile(r"\.amzn(\d+)")
@@ -76,7 +72,9 @@ class AmazonUpdateinfoImporter:
             yield from self._read_file(path, kind, errors, skipped, strict=True)
             return
         for file in source_files(path, _SUFFIXES):
-            if found := _kind(file):  # repodata also holds repomd.xml, primary.xml …: not advisories
+            if not is_regular(file):
+                errors.append(RecordError(str(file), f"{kind_of(file)}, not a regular file"))
+            elif found := _kind(file):  # repodata also holds repomd.xml, primary.xml …: not advisories
                 try:
                     yield from self._read_file(file, found, errors, skipped, strict=False)
                 except SourceFormatError as exc:
@@ -90,8 +88,7 @@ class AmazonUpdateinfoImporter:
                 yield from _advisories(fields, where, errors, skipped)
             return
         try:
-            with open(path, "rb") as stream:
-                data = json.loads(stream.read(MAX_RECORD_BYTES + 1))
+            data = jsondoc.loads(read_bounded(path, MAX_RECORD_BYTES), str(path))
         except (OSError, ValueError) as exc:
             if strict:
                 raise SourceFormatError(f"{path}: not a readable ALAS JSON record: {exc}") from exc
@@ -101,8 +98,8 @@ class AmazonUpdateinfoImporter:
 
     def _updates(self, path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         """Each `<update>` as the same fields vuln-list's JSON has, read as a stream and then dropped."""
-        with open(path, "rb") as raw:
-            events = _xml_events(_guarded_chunks(_decompressed(raw), path, self.max_bytes), path)
+        with open_regular(path) as raw:
+            events = safexml.events(_decompressed(raw), str(path), self.max_bytes)
             root = None
             depth = count = 0
             for event, element in events:
@@ -123,11 +120,7 @@ class AmazonUpdateinfoImporter:
 
 def updateinfo_href(repomd: bytes) -> str:
     """The updateinfo location in a repository's `repodata/repomd.xml` (relative to the repository)."""
-    _refuse_declarations(repomd, "repomd.xml")
-    try:
-        root = ET.fromstring(repomd)
-    except ET.ParseError as exc:
-        raise SourceFormatError(f"repomd.xml: malformed XML: {exc}") from exc
+    root = safexml.parse(repomd, "repomd.xml")
     for data in root.iter(f"{_REPO_NS}data"):
         location = data.find(f"{_REPO_NS}location")
         if data.get("type") == "updateinfo" and location is not None and location.get("href"):
@@ -151,45 +144,6 @@ def _decompressed(raw: BinaryIO) -> Callable[[int], bytes]:
     magic = raw.read(2)
     raw.seek(0)
     return gzip.GzipFile(fileobj=raw).read if magic == b"\x1f\x8b" else raw.read
-
-
-def _guarded_chunks(read: Callable[[int], bytes], path: Path, limit: int) -> Iterator[bytes]:
-    """The document in chunks, refusing DOCTYPE/ENTITY declarations (also across chunk borders)."""
-    total, carry = 0, b""
-    while True:
-        try:
-            chunk = read(_CHUNK)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise SourceFormatError(f"{path}: damaged gzip data: {exc}") from exc
-        if not chunk:
-            return
-        total += len(chunk)
-        if total > limit:
-            raise SourceFormatError(f"{path}: larger than {limit} bytes")
-        _refuse_declarations(carry + chunk, str(path))
-        carry = chunk[-(len(_DECLARATIONS[0]) - 1) :]
-        yield chunk
-
-
-def _xml_events(chunks: Iterator[bytes], path: Path) -> Iterator[tuple[str, ET.Element]]:
-    """Start and end events of a streamed document; a syntax error (or truncation) is a SourceFormatError."""
-    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
-    try:
-        for chunk in chunks:
-            parser.feed(chunk)
-            for item in list(parser.read_events()):
-                if isinstance(item[-1], ET.Element):
-                    yield item[0], item[-1]
-        parser.close()
-    except ET.ParseError as exc:
-        raise SourceFormatError(f"{path}: malformed XML: {exc}") from exc
-
-
-def _refuse_declarations(data: bytes, where: str) -> None:
-    if any(marker in data for marker in _DECLARATIONS):
-        raise SourceFormatError(
-            f"{where}: DOCTYPE/ENTITY declarations are refused (entity expansion, external entities)"
-        )
 
 
 def _update_fields(update: ET.Element) -> dict[str, Any]:

@@ -13,13 +13,13 @@ https://github.com/ctrliq/advisories (Rocky Linux from CIQ; no licence file foun
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
+from vigil.advisories.importers import jsondoc
 from vigil.advisories.importers.enrichment_files import head, read_limited
 from vigil.advisories.model import Advisory, AffectedPackage, SeverityScore, Status
 
@@ -66,7 +66,7 @@ class CsafImporter:
         files = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             try:
-                document = json.loads(read_limited(file, MAX_RECORD_BYTES))
+                document = jsondoc.loads(read_limited(file, MAX_RECORD_BYTES), str(file))
             except (ValueError, SourceFormatError) as exc:
                 if len(files) == 1:
                     raise SourceFormatError(f"{file}: not a CSAF JSON document: {exc}") from exc
@@ -75,10 +75,20 @@ class CsafImporter:
             try:
                 advisory = _advisory(document, errors, str(file))
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                errors.append(RecordError(str(file), f"malformed CSAF document: {exc!r}"))
+                found = _tracking_id(document)
+                errors.append(RecordError(str(file), f"malformed CSAF document: {exc!r}", record_id=found))
                 continue
             if advisory is not None:
                 yield advisory
+
+
+def _tracking_id(document: Any) -> str | None:
+    """The advisory id of a document too malformed to read, when it at least has that."""
+    try:
+        found = document["document"]["tracking"]["id"]
+    except (KeyError, TypeError):
+        return None
+    return found if isinstance(found, str) else None
 
 
 def _products(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -11,13 +11,13 @@ tracker is published for public use).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from vigil.advisories.importer import MAX_RECORD_BYTES, RecordError, SourceFormatError
+from vigil.advisories.importers import jsondoc
 from vigil.advisories.importers.enrichment_files import head, read_limited
 from vigil.advisories.model import Advisory, AffectedPackage, Status
 
@@ -135,7 +135,7 @@ class DebianTrackerImporter:
 
     def read(self, path: Path, errors: list[RecordError]) -> Iterator[Advisory]:
         try:
-            data = json.loads(read_limited(path))
+            data = jsondoc.load_records(read_limited(path), str(path), errors, record_id=_cve_of)
         except ValueError as exc:
             raise SourceFormatError(f"{path}: not JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -150,7 +150,9 @@ class DebianTrackerImporter:
                 try:
                     found = list(_tracker_affected(package, entry))
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                    errors.append(RecordError(f"{path}#{package}/{cve}", f"malformed entry: {exc!r}"))
+                    errors.append(
+                        RecordError(f"{path}#{package}/{cve}", f"malformed entry: {exc!r}", record_id=cve)
+                    )
                     continue
                 by_cve.setdefault(cve, []).extend(found)
                 if isinstance(entry, dict) and entry.get("description"):
@@ -164,6 +166,11 @@ class DebianTrackerImporter:
                     details=descriptions.get(cve),
                     references=(_reference(cve),),
                 )
+
+
+def _cve_of(path: tuple[str, ...]) -> str | None:
+    """The tracker's records are package → CVE → entry: the advisory an entry belongs to is its CVE."""
+    return path[1] if len(path) == 2 else None
 
 
 def _tracker_affected(package: str, entry: dict[str, Any]) -> Iterator[AffectedPackage]:

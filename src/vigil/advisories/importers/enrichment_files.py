@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 from pathlib import Path
+from typing import BinaryIO
 
+from vigil.advisories.files import open_regular
 from vigil.advisories.importer import MAX_RECORD_BYTES, SourceFormatError
 
 MAX_ENRICHMENT_BYTES = 1 << 30  # EPSS and NVD files are hundreds of MB uncompressed at most
@@ -14,10 +16,10 @@ MAX_ENRICHMENT_BYTES = 1 << 30  # EPSS and NVD files are hundreds of MB uncompre
 def read_limited(path: Path, limit: int | None = None) -> bytes:
     """The file's bytes (gunzipped when it is gzip), refusing more than `limit` (a gzip bomb stops there)."""
     limit = MAX_ENRICHMENT_BYTES if limit is None else limit
-    with open(path, "rb") as raw:
+    with open_regular(path) as raw:
         magic = raw.read(2)
         raw.seek(0)
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+        stream: io.BufferedIOBase | BinaryIO = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
         try:
             data = stream.read(limit + 1)
         except (OSError, EOFError) as exc:
@@ -30,7 +32,7 @@ def read_limited(path: Path, limit: int | None = None) -> bytes:
 def head(path: Path, size: int = 4096) -> bytes:
     """The first bytes of the (possibly gzip-compressed) file, for format detection."""
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
             magic = raw.read(2)
             raw.seek(0)
             if magic == b"\x1f\x8b":

@@ -5,12 +5,12 @@ Source: https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 from vigil.advisories.importer import RecordError, SourceFormatError
+from vigil.advisories.importers import jsondoc
 from vigil.advisories.importers.enrichment_files import head, read_limited
 from vigil.advisories.model import KnownExploited
 
@@ -24,11 +24,12 @@ class KevImporter:
     licence: ClassVar[str] = LICENCE
 
     def recognises(self, path: Path) -> bool:
-        return path.is_file() and b"Known Exploited Vulnerabilities" in head(path, 512)
+        start = head(path, 512)  # the catalog, not its JSON schema (which has the same title)
+        return b"Known Exploited Vulnerabilities" in start and b'"$schema"' not in start
 
     def read(self, path: Path, errors: list[RecordError]) -> Iterator[KnownExploited]:
         try:
-            catalog = json.loads(read_limited(path))
+            catalog = jsondoc.load_records(read_limited(path), str(path), errors)
             entries = catalog["vulnerabilities"]
         except (ValueError, KeyError, TypeError) as exc:
             raise SourceFormatError(f"{path}: not the KEV JSON catalog: {exc!r}") from exc

@@ -6,12 +6,12 @@ NVD data is US-government public data.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from vigil.advisories.importer import RecordError, SourceFormatError
+from vigil.advisories.importers import jsondoc
 from vigil.advisories.importers.enrichment_files import head, read_limited
 from vigil.advisories.model import Cvss
 
@@ -35,7 +35,7 @@ class NvdImporter:
         files = sorted(p for p in path.rglob("*.json*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             try:
-                page = json.loads(read_limited(file))
+                page = jsondoc.load_records(read_limited(file), str(file), errors)
             except ValueError as exc:
                 raise SourceFormatError(f"{file}: not JSON: {exc}") from exc
             if not isinstance(page, dict) or not isinstance(page.get("vulnerabilities"), list):

@@ -19,7 +19,6 @@ github/advisory-database, canonical/ubuntu-security-notices). Licences differ pe
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zipfile
@@ -32,8 +31,9 @@ from urllib.parse import quote
 
 import yaml
 
+from vigil.advisories.files import open_regular, read_bounded
 from vigil.advisories.importer import MAX_ARCHIVE_BYTES, MAX_RECORD_BYTES, RecordError, SourceFormatError
-from vigil.advisories.importers import fields
+from vigil.advisories.importers import fields, jsondoc
 from vigil.advisories.model import Advisory, AffectedPackage, Range, SeverityScore, Status
 from vigil.advisories.namespaces import parse_osv_ecosystem
 
@@ -123,7 +123,7 @@ class OsvImporter:
             first = next(source_files(path, (*RECORD_SUFFIXES, ".zip")), None)
             return first is not None and self.recognises(first)
         try:
-            with open(path, "rb") as stream:
+            with open_regular(path) as stream:
                 start = stream.read(65536)
         except OSError:
             return False
@@ -142,7 +142,7 @@ class OsvImporter:
                     yield from self._archive(file, errors, skipped)
                 else:
                     yield from self._file(file, errors, skipped, whole_source=False)
-        elif zipfile.is_zipfile(path):
+        elif _is_zip(path):
             yield from self._archive(path, errors, skipped)
         else:
             yield from self._file(path, errors, skipped, whole_source=True)
@@ -165,43 +165,47 @@ class OsvImporter:
     def _archive(self, path: Path, errors: list[RecordError], skipped: Counter[str]) -> Iterator[Advisory]:
         """Members are read one by one, each bounded, with the total bounded before and while reading."""
         try:
-            archive = zipfile.ZipFile(path)
+            with open_regular(path) as stream, zipfile.ZipFile(stream) as archive:
+                yield from self._members(archive, path, errors, skipped)
         except (zipfile.BadZipFile, OSError) as exc:
             raise SourceFormatError(f"{path}: not a readable zip archive: {exc}") from exc
-        with archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if len(members) > self.max_members:
-                raise SourceFormatError(f"{path}: {len(members)} members, more than {self.max_members}")
-            declared = sum(m.file_size for m in members)
-            if declared > self.max_archive_bytes:
-                raise SourceFormatError(
-                    f"{path}: members add up to {declared} bytes, more than {self.max_archive_bytes}"
-                )
-            total = 0
-            for member in members:
-                where = f"{path}!{member.filename}"
-                suffix = os.path.splitext(member.filename)[1]
-                if suffix not in RECORD_SUFFIXES:
-                    skipped["not a record file"] += 1
-                    continue
-                if member.file_size > self.max_record_bytes:
-                    errors.append(RecordError(where, f"larger than {self.max_record_bytes} bytes"))
-                    continue
-                try:
-                    with archive.open(member) as stream:
-                        raw = stream.read(self.max_record_bytes + 1)
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
-                    errors.append(RecordError(where, f"damaged archive member: {exc}"))
-                    continue
-                total += len(raw)
-                if total > self.max_archive_bytes:
-                    raise SourceFormatError(f"{path}: more than {self.max_archive_bytes} bytes decompressed")
-                try:
-                    data = _load(raw, suffix, where)
-                except ValueError as exc:
-                    errors.append(RecordError(where, str(exc)))
-                    continue
-                yield from _advisory(data, where, errors, skipped)
+
+    def _members(
+        self, archive: zipfile.ZipFile, path: Path, errors: list[RecordError], skipped: Counter[str]
+    ) -> Iterator[Advisory]:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > self.max_members:
+            raise SourceFormatError(f"{path}: {len(members)} members, more than {self.max_members}")
+        declared = sum(m.file_size for m in members)
+        if declared > self.max_archive_bytes:
+            raise SourceFormatError(
+                f"{path}: members add up to {declared} bytes, more than {self.max_archive_bytes}"
+            )
+        total = 0
+        for member in members:
+            where = f"{path}!{member.filename}"
+            suffix = os.path.splitext(member.filename)[1]
+            if suffix not in RECORD_SUFFIXES:
+                skipped["not a record file"] += 1
+                continue
+            if member.file_size > self.max_record_bytes:
+                errors.append(RecordError(where, f"larger than {self.max_record_bytes} bytes"))
+                continue
+            try:
+                with archive.open(member) as stream:
+                    raw = stream.read(self.max_record_bytes + 1)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
+                errors.append(RecordError(where, f"damaged archive member: {exc}"))
+                continue
+            total += len(raw)
+            if total > self.max_archive_bytes:
+                raise SourceFormatError(f"{path}: more than {self.max_archive_bytes} bytes decompressed")
+            try:
+                data = _load(raw, suffix, where)
+            except ValueError as exc:
+                errors.append(RecordError(where, str(exc)))
+                continue
+            yield from _advisory(data, where, errors, skipped)
 
 
 def source_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
@@ -239,23 +243,28 @@ def _looks_like_osv(start: bytes, suffix: str) -> bool:
     )
 
 
+def _is_zip(path: Path) -> bool:
+    with open_regular(path) as stream:
+        return zipfile.is_zipfile(stream)
+
+
 def _read_bounded(path: Path, limit: int) -> bytes:
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(limit + 1)
+        return read_bounded(path, limit)
     except OSError as exc:
-        raise ValueError(f"{path}: cannot be read: {exc}") from exc
-    if len(data) > limit:
-        raise ValueError(f"{path}: larger than {limit} bytes")
-    return data
+        raise ValueError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
 
 
 def _load(data: bytes, suffix: str, where: str) -> Any:
     """A record's JSON or YAML document; ValueError with the location when it is not one."""
     try:
         if suffix == ".json":
-            return json.loads(data)
+            return jsondoc.loads(data, where)
         return load_yaml(data)
+    except jsondoc.TooDeep:
+        raise
+    except RecursionError:
+        raise ValueError(f"{where}: {jsondoc.TOO_DEEP}") from None
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if suffix == ".json" else "YAML"
         raise ValueError(f"{where}: not valid {kind}: {str(exc)[:200]}") from exc
@@ -266,7 +275,14 @@ def _advisory(data: Any, where: str, errors: list[RecordError], skipped: Counter
     try:
         advisory = _parse_record(data, where, errors, skipped)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        errors.append(RecordError(where, f"malformed OSV record: {exc}"))
+        record_id = data.get("id") if isinstance(data, dict) else None
+        errors.append(
+            RecordError(
+                where,
+                f"malformed OSV record: {exc}",
+                record_id=record_id if isinstance(record_id, str) else None,
+            )
+        )
         return
     if advisory is not None:
         yield advisory
@@ -324,7 +340,7 @@ def _affected_entries(
         try:
             parsed = _affected(entry)
         except UnknownEcosystem as exc:
-            errors.append(RecordError(where, str(exc)))
+            errors.append(RecordError(where, str(exc), partial=True))
             continue
         if parsed is None:
             skipped["affected entry without ecosystem ranges or versions"] += 1
