@@ -40,7 +40,8 @@ def _imports() -> dict[str, set[str]]:
                 names |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-        found[str(path.relative_to(SRC))] = names - set(sys.stdlib_module_names) - {"vigil"}
+        # `_typeshed` exists only for type checkers (imported under TYPE_CHECKING)
+        found[str(path.relative_to(SRC))] = names - set(sys.stdlib_module_names) - {"vigil", "_typeshed"}
     return found
 
 

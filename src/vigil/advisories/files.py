@@ -1,58 +1,30 @@
 """Opening advisory input: regular files only, checked on the opened descriptor, read with a bound.
 
-A FIFO named as an advisory file (or lying in an OSV folder) would block `open()` or the first read
-forever; a device would stream without end. The file is therefore opened with O_NONBLOCK (which never
-waits for a FIFO's writer) and refused unless `fstat` on that same descriptor says it is a regular file,
-so nothing can be swapped in between the check and the read.
+A FIFO named as an advisory file (or lying in an OSV folder) would block forever; a device would stream
+without end. `vigil.fs.hostfile` opens every host file Vigil reads as input that way.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+from vigil.fs import hostfile
+from vigil.fs.hostfile import NotARegularFile, describe
 
-
-class NotRegularFile(OSError):
-    """The path is a FIFO, device, socket or directory where a file's content was expected."""
-
-
-def describe(mode: int) -> str:
-    """What kind of file `mode` says this is, in words."""
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+__all__ = ["NotARegularFile", "describe", "is_regular", "kind_of", "open_regular", "read_bounded"]
 
 
 def open_regular(path: Path | str) -> BinaryIO:
-    """`path` opened for binary reading, or NotRegularFile (an OSError) when it is no regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"{describe(mode)}, not a regular file", str(path))
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    """`path` opened for binary reading, or NotARegularFile (an OSError) when it is no regular file."""
+    stream, _ = hostfile.open_regular(str(path))
+    return stream
 
 
 def read_bounded(path: Path | str, limit: int) -> bytes:
     """The whole regular file, refusing one larger than `limit` bytes (ValueError names the file)."""
-    with open_regular(path) as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{path}: larger than {limit} bytes")
-    return data
+    return hostfile.read_bounded(str(path), limit)
 
 
 def kind_of(path: Path) -> str:

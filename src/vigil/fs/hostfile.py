@@ -23,11 +23,16 @@ _KINDS = {
 }
 
 
+def describe(mode: int) -> str:
+    """What kind of file `mode` says this is, in words (`a FIFO`), for messages."""
+    return "a regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "not a file")
+
+
 class NotARegularFile(OSError):
     """The path names something that is not read as a file: a directory, FIFO, socket or device."""
 
     def __init__(self, mode: int, wanted: str) -> None:
-        kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+        kind = describe(mode)
         code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
         super().__init__(code, f"{kind}, not {wanted}")
 
@@ -53,3 +58,13 @@ def open_regular(
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """The whole regular file, refusing one larger than `limit` bytes (ValueError names the file)."""
+    stream, _ = open_regular(path)
+    with stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: larger than {limit} bytes")
+    return data

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from vigil.fs import FileInfo, FileSystem, FileType, FSError, ScanTimeout
+from vigil.fs.hostfile import describe
 from vigil.inventory.extractor import Extractor, FoundFile
 from vigil.inventory.kernel import detect_kernel
 from vigil.inventory.model import (
@@ -256,7 +256,9 @@ class Collector:
             else:
                 # a package database that is a directory, a FIFO or a device is unusable: never "0 packages"
                 for i in wanting:
-                    self._runs[i].errors.append(FileError(path, f"not a regular file but {_kind(info)}"))
+                    self._runs[i].errors.append(
+                        FileError(path, f"not a regular file but {describe(info.mode)}")
+                    )
         for directory, wanting in index.dirs.items():
             try:
                 children = sorted(self.fs.list_dir(directory), key=lambda i: i.path)
@@ -351,16 +353,6 @@ class Collector:
             )
         self._language_count += len(new)
         return new
-
-
-def _kind(info: FileInfo) -> str:
-    if info.is_dir:
-        return "a directory"
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
-        if test(info.mode):
-            return name
-    return "not a file"
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import os
-import stat
-
+from vigil.fs.hostfile import open_regular, read_bounded
 from vigil.inventory.document import InvalidInventory, read_inventory
 from vigil.inventory.model import SCHEMA, Inventory
 
@@ -22,8 +20,10 @@ class UnreadableDocument(ValueError):
 def is_document(path: str) -> bool:
     """Whether `path` is a JSON document (a disk image never starts with `{`)."""
     try:
-        data = _read_regular(path, _SNIFF, whole=False)
-    except (OSError, UnreadableDocument):
+        stream, _ = open_regular(path)
+        with stream:
+            data = stream.read(_SNIFF)
+    except OSError:
         return False
     return data.lstrip()[:1] == b"{"
 
@@ -34,7 +34,10 @@ def read_document(path: str) -> Inventory:
 
     from vigil.inventory.sbom.read import read_cyclonedx, read_spdx
 
-    raw = _read_regular(path, MAX_DOCUMENT_BYTES, whole=True)
+    try:
+        raw = read_bounded(path, MAX_DOCUMENT_BYTES)
+    except OSError as exc:
+        raise UnreadableDocument(f"{path}: {exc.strerror or exc}") from None
     try:
         data = from_json(raw)
     except ValueError as exc:
@@ -55,24 +58,6 @@ def read_document(path: str) -> Inventory:
     raise UnreadableDocument(
         f"{path}: a JSON document, but neither a Vigil Inventory, a CycloneDX nor an SPDX document"
     )
-
-
-def _read_regular(path: str, limit: int, *, whole: bool) -> bytes:
-    """Up to `limit` bytes of a regular file (checked on the opened descriptor: a FIFO never hangs)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableDocument(f"{path}: not a regular file")
-        if whole and info.st_size > limit:
-            raise UnreadableDocument(f"{path}: {info.st_size:,} bytes: at most {limit:,} are read")
-        with open(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-    finally:
-        os.close(fd)
-    if whole and len(data) > limit:
-        raise UnreadableDocument(f"{path}: more than {limit:,} bytes")
-    return data
 
 
 __all__ = ["MAX_DOCUMENT_BYTES", "UnreadableDocument", "is_document", "read_document"]

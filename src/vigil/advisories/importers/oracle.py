@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +53,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
+from vigil.advisories.files import open_regular
 from vigil.advisories.importer import MAX_ARCHIVE_BYTES, MAX_RECORD_BYTES, RecordError, SourceFormatError
 from vigil.advisories.importers.osv import source_files
 from vigil.advisories.model import Advisory, AffectedPackage, Status
@@ -138,7 +137,11 @@ class OracleOvalImporter:
                     errors.append(RecordError(str(file), str(exc)))
 
     def _read_file(self, path: Path, errors: list[RecordError]) -> Iterator[Advisory]:
-        with _open_regular(path) as raw:
+        try:
+            raw = open_regular(path)
+        except OSError as exc:
+            raise SourceFormatError(f"{path}: {exc.strerror or exc}") from None
+        with raw:
             stream = _BoundedReader(raw, path, self.max_bytes, self.max_definition_bytes)
             for where, definition in _definitions(stream, path):
                 try:
@@ -154,20 +157,11 @@ def _is_oracle(path: Path) -> bool:
     if path.name.startswith("com.oracle.elsa-"):
         return True  # named as Oracle names them: a damaged one is reported, not passed to another importer
     try:
-        with _open_regular(path) as raw:
+        with open_regular(path) as raw:
             start = _BoundedReader(raw, path, _HEAD_BYTES, _HEAD_BYTES).read(_HEAD_BYTES)
     except (OSError, SourceFormatError):
         return False
     return any(marker in start for marker in _HEAD_MARKERS)
-
-
-def _open_regular(path: Path) -> BinaryIO:
-    """`path` opened for reading if it is a regular file (checked on the descriptor: a FIFO never hangs)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SourceFormatError(f"{path}: not a regular file")
-    return os.fdopen(fd, "rb")
 
 
 class _BoundedReader:
