@@ -88,3 +88,24 @@ def test_a_hostile_target_name_is_shown_escaped(tmp_path):
     result = vigil("inventory", target, check=False)
     assert result.returncode == 2
     assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07name" in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_qcow2_backing_file_elsewhere_is_read_only_from_a_folder_the_user_allows(layout_image, tmp_path):
+    """OpenStack's layout: the instance's overlay names a base image in a shared `_base` folder."""
+    from tests.support import images as im
+
+    built = layout_image("qcow2-overlay")
+    (tmp_path / "vm").mkdir()
+    (tmp_path / "_base").mkdir()
+    overlay = tmp_path / "vm/disk.qcow2"
+    for path in built.files:
+        folder = "_base" if path.name == "disk-backing.qcow2" else "vm"
+        im.run("cp", "--sparse=always", path, tmp_path / folder / path.name)
+    im.set_backing(overlay, str(tmp_path / "_base/disk-backing.qcow2"))
+    refused = vigil("inventory", overlay, "--os-only", check=False)
+    assert refused.returncode == 2 and "allowed explicitly" in refused.stderr
+    allowed = vigil(
+        "inventory", overlay, "--os-only", "--allow-backing-dir", tmp_path / "_base", "--format", "json"
+    )
+    assert '"kind": "image"' in allowed.stdout and '"packages": [' in allowed.stdout

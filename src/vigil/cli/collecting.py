@@ -36,6 +36,13 @@ PathOption = Annotated[
 ]
 MaxPackagesOption = Annotated[int, typer.Option(help="Language package limit per collection.")]
 TimeLimitOption = Annotated[float, typer.Option(help="Seconds per collection.")]
+BackingDirOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-backing-dir",
+        help="Also read qcow2 backing files from this folder (by default only from the image's own folder).",
+    ),
+]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")]
 DEFAULT_MAX_PACKAGES = 5000
 DEFAULT_TIME_LIMIT = 900.0
@@ -50,6 +57,7 @@ def collect(
     max_packages: int,
     time_limit: float,
     verb: str,
+    backing_dirs: list[str] | None = None,
 ) -> Inventory:
     """The target's inventory, or a one-line reason and exit status 2 when it cannot be read.
 
@@ -76,6 +84,7 @@ def collect(
                 custom_paths=paths or (),
                 limits=limits,
                 progress=progress,
+                backing_dirs=backing_dirs or (),
             )
     except (FSError, ValueError, OSError) as exc:
         fail(f"cannot {verb} {where}: {safe(str(exc))}")

@@ -12,6 +12,7 @@ from vigil.cli.app import EXIT_FAILURE, TargetsArgument, fail
 from vigil.cli.collecting import (
     DEFAULT_MAX_PACKAGES,
     DEFAULT_TIME_LIMIT,
+    BackingDirOption,
     MaxPackagesOption,
     OsOnlyOption,
     OutputOption,
@@ -48,6 +49,7 @@ def inventory(
     output: OutputOption = None,
     max_packages: MaxPackagesOption = DEFAULT_MAX_PACKAGES,
     time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT,
+    allow_backing_dir: BackingDirOption = None,
 ) -> None:
     """What is installed on a host, a directory tree, a VM disk image, or what an SBOM lists."""
     result = collect(
@@ -57,6 +59,7 @@ def inventory(
         paths=path,
         max_packages=max_packages,
         time_limit=time_limit,
+        backing_dirs=allow_backing_dir,
         verb="inventory",
     )
     try:

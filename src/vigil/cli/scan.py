@@ -13,6 +13,7 @@ from vigil.cli.app import TargetsArgument
 from vigil.cli.collecting import (
     DEFAULT_MAX_PACKAGES,
     DEFAULT_TIME_LIMIT,
+    BackingDirOption,
     MaxPackagesOption,
     OsOnlyOption,
     OutputOption,
@@ -59,6 +60,7 @@ def scan(
     path: PathOption = None,
     max_packages: MaxPackagesOption = DEFAULT_MAX_PACKAGES,
     time_limit: TimeLimitOption = DEFAULT_TIME_LIMIT,
+    allow_backing_dir: BackingDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """The known vulnerabilities of a host, a directory tree, a VM disk image, an Inventory or an SBOM."""
@@ -75,6 +77,7 @@ def scan(
         paths=path,
         max_packages=max_packages,
         time_limit=time_limit,
+        backing_dirs=allow_backing_dir,
         verb="scan",
     )
     warn_incomplete(inventory)

@@ -47,7 +47,9 @@ def host_skipped_mounts(mountinfo: str = "/proc/self/mountinfo") -> frozenset[st
     return frozenset(skipped)
 
 
-def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSystem, Target]:
+def open_target(
+    paths: Sequence[str], *, timeout: float | None, backing_dirs: Sequence[str] = ()
+) -> tuple[FileSystem, Target]:
     """A directory (`/` is this host) or one instance's disk image files."""
     if len(paths) == 1 and os.path.isdir(paths[0]):
         fs = LiveFS(paths[0])
@@ -61,7 +63,7 @@ def open_target(paths: Sequence[str], *, timeout: float | None) -> tuple[FileSys
         if os.path.isdir(path):
             raise ValueError(f"{path}: a directory cannot be combined with other targets")
     try:
-        image = open_image(list(paths), timeout=timeout)
+        image = open_image(list(paths), timeout=timeout, backing_dirs=list(backing_dirs))
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("py"):
             raise
@@ -89,6 +91,7 @@ def collect_inventory(
     custom_paths: Sequence[str] = (),
     limits: Limits = Limits(),
     progress: Callable[[int, int], None] | None = None,
+    backing_dirs: Sequence[str] = (),
 ) -> Inventory:
     """The inventory of one target: collected from a tree or disk images, or read from a document.
 
@@ -99,7 +102,13 @@ def collect_inventory(
     if len(paths) == 1 and not os.path.isdir(paths[0]) and is_document(paths[0]):
         return read_document(paths[0])
     return take_inventory(
-        paths, os_only=os_only, scope=scope, custom_paths=custom_paths, limits=limits, progress=progress
+        paths,
+        os_only=os_only,
+        scope=scope,
+        custom_paths=custom_paths,
+        limits=limits,
+        progress=progress,
+        backing_dirs=backing_dirs,
     )
 
 
@@ -111,9 +120,10 @@ def take_inventory(
     custom_paths: Sequence[str] = (),
     limits: Limits = Limits(),
     progress: Callable[[int, int], None] | None = None,
+    backing_dirs: Sequence[str] = (),
 ) -> Inventory:
     """Inventory one target. Images default to the whole filesystem, directories to Inspector's paths."""
-    fs, target = open_target(paths, timeout=limits.collection_seconds)
+    fs, target = open_target(paths, timeout=limits.collection_seconds, backing_dirs=backing_dirs)
     try:
         is_host = target.kind == "host"
         skipped = host_skipped_mounts() if is_host else frozenset()
