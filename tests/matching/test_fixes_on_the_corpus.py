@@ -1,8 +1,9 @@
 """The fix a finding names clears it, on the shared corpus of real advisory records (`/work/shared/data`).
 
 The corpus is not part of the repository: where it is absent these tests are skipped. Each source is
-checked on a sample that is the same at every run (whole runs over the corpus are in the commit that
-introduced this test, with their figures).
+checked on a sample that is the same at every run. A whole run (`check_fixes(db)` over every version of
+every package, 2.46 million findings with a fix, 14 minutes) found no fix that leaves its finding open
+and none with a lower version the records name that clears it already.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from vigil.advisories.store import AdvisoryDB
 
 CORPUS = Path("/work/shared/data/advisories")
 
-# source → (folders and files, versions per package, one package in …): about 5 s each on one core
+# source → (folders and files, versions per package, one package in …): at most 5 s each on one core
 SOURCES = {
     "OSV crates.io": (("osv/crates.io",), None, 1),
-    "OSV PyPI": (("osv/pypi",), 6, 2),
+    "OSV PyPI": (("osv/pypi",), 4, 2),
     "OSV Go": (("osv/go",), 4, 2),
-    "OSV AlmaLinux": (("osv/almalinux",), 4, 24),
+    "OSV AlmaLinux": (("osv/almalinux",), 4, 48),
     "CSAF/VEX": (("csaf/redhat-rhsa-vunnel-fixtures", "csaf/redhat-vex", "csaf/rocky-linux-ciq"), None, 1),
     "Debian": (("native/debian-security-tracker/data/DSA/list", "native/debian-security-tracker/data/DLA/list",
-                "native/debian-tracker-json/vunnel/debian.json"), 4, 4),
+                "native/debian-tracker-json/vunnel/debian.json"), 4, 8),
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from vigil.advisories.namespaces import LANGUAGE_ECOSYSTEMS, PURL_TYPE_ECOSYSTEMS, os_namespace
+from vigil.enums import Ecosystem, PackageManager
 from vigil.inventory.model import Inventory, KernelInfo, OSInfo, Package
 from vigil.matching.model import SkippedPackage
 
@@ -30,7 +31,7 @@ class LookupTarget:
     namespace: str
     name: str  # as the advisories name it
     version: str  # in the version scheme of `ecosystem`
-    ecosystem: str  # the OSV ecosystem whose version scheme compares `version`
+    ecosystem: Ecosystem  # the one whose version scheme compares `version`
     index: int = 0  # the package's position in the inventory (one package may have two lookups)
     via_source: bool = False  # an rpm looked up by its source rpm's name: only `src` entries apply
 
@@ -57,17 +58,18 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
     return targets, skipped
 
 
-def _os_namespace(os: OSInfo | None) -> tuple[str, str] | None:
+def _os_namespace(os: OSInfo | None) -> tuple[str, Ecosystem] | None:
     """(namespace, scheme ecosystem) of the OS packages, e.g. (`debian:12`, `Debian`)."""
-    return None if os is None else os_namespace(os.id, os.version_id)
+    found = None if os is None else os_namespace(os.id, os.version_id)
+    return None if found is None else (found[0], Ecosystem(found[1]))
 
 
 def _skip_reason(
-    package: Package, kernel: KernelInfo | None, os_namespace: tuple[str, str] | None
+    package: Package, kernel: KernelInfo | None, os_namespace: tuple[str, Ecosystem] | None
 ) -> str | None:
     if package.owner:
         return f"installed by OS package {package.owner}: matched through it"
-    if package.package_manager == "OS":
+    if package.package_manager == PackageManager.OS:
         if os_namespace is None:
             return "the OS release is unknown or not supported: no advisories apply"
         active = kernel.running or kernel.default if kernel else None
@@ -102,8 +104,8 @@ def _is_active_kernel(package: Package, active: str) -> bool:
     return package.name == f"linux-{flavour}"
 
 
-def _target(package: Package, os_namespace: tuple[str, str] | None, index: int) -> LookupTarget | None:
-    if package.package_manager == "OS":
+def _target(package: Package, os_namespace: tuple[str, Ecosystem] | None, index: int) -> LookupTarget | None:
+    if package.package_manager == PackageManager.OS:
         if os_namespace is None:
             return None
         namespace, ecosystem = os_namespace
@@ -127,5 +129,5 @@ def _target(package: Package, os_namespace: tuple[str, str] | None, index: int) 
     if language is None or not package.version:
         return None
     return LookupTarget(
-        package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, language, index
+        package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, Ecosystem(language), index
     )

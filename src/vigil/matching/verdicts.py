@@ -24,7 +24,7 @@ from functools import cmp_to_key
 from vigil.advisories.model import AffectedPackage, Range, Status
 from vigil.versions import InvalidVersion, compare
 from vigil.versions.osv import osv_compare
-from vigil.versions.ranges import _range_ecosystem, range_includes
+from vigil.versions.ranges import _range_ecosystem, range_includes  # how OSV compares a range's versions
 
 # the most telling state first, when nothing names a fix
 NO_FIX_PRECEDENCE = (Status.WILL_NOT_FIX, Status.END_OF_LIFE, Status.AFFECTED)
@@ -45,7 +45,6 @@ class Verdict:
     unversioned: bool = False  # a FLAGGED statement that names no version at all
 
 
-FLAGGED_NO_FIX = Verdict(Kind.FLAGGED, state=Status.AFFECTED)
 CLEARED = Verdict(Kind.CLEARED)
 NOT_AFFECTED = Verdict(Kind.NOT_AFFECTED)
 
