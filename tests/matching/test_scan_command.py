@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from tests.findings.botocore_model import violations
 from tests.inventory.extracting import place
 from tests.inventory.rpm.building import package_blob, sqlite_file
 from tests.matching.conftest import IMPORTER_FIXTURES
@@ -61,12 +62,14 @@ def test_json_findings_have_inspectors_shape(scan_setup):
     details = curl["packageVulnerabilityDetails"]
     assert details["relatedVulnerabilities"] == ["DSA-5365-1"]
     packages = {p["name"]: p for p in details["vulnerablePackages"]}
+    assert packages["libcurl4"].pop("purl").startswith("pkg:deb/debian/libcurl4@7.74.0-1.3%2Bdeb11u3")
     assert packages["libcurl4"] == {
         "name": "libcurl4", "version": "7.74.0", "epoch": 0, "release": "1.3+deb11u3", "arch": "amd64",
         "packageManager": "OS", "fixedInVersion": "7.74.0-1.3+deb11u7",
         "remediation": "apt-get install --only-upgrade libcurl4", "filePath": "/var/lib/dpkg/status",
-        "sourceName": "curl",
     }  # fmt: skip
+    assert [v for f in doc["findings"] for v in violations(f)] == []
+    assert {f["awsAccountId"] for f in doc["findings"]} == {"000000000000"}
     kernel = by_id["CVE-2023-0266"]
     assert kernel["exploitAvailable"] == "YES" and kernel["exploitabilityDetails"]["lastKnownExploitAt"]
     assert (

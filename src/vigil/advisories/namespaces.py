@@ -138,3 +138,22 @@ def package_key(namespace: str, package: str) -> str:
     if namespace in _CASE_INSENSITIVE:
         return package.lower()
     return package
+
+
+def oracle_build_channel(package: str, release: str) -> str | None:
+    """The Oracle build flavour of an rpm: `ksplice`, `fips`, `uek`, or None for a normal build.
+
+    `ksplice`: Ksplice userspace builds (`15.ksplice1.el8_3`); `fips`: FIPS builds (`4.0.1.el8_fips`);
+    `uek`: a package built from the UEK kernel source under a name the Red Hat compatible kernel's build
+    also has (`perf`, `python-perf` at `1902.6.6.el7uek`). `kernel-uek*` packages are UEK by name and
+    need no flavour. The importer marks ELSA fixes with it; the matcher must compare an installed package
+    only with the fixes of its own flavour, as the OVAL's "is ksplice-based" tests do.
+    """
+    lowered = release.lower()
+    if lowered.endswith("_fips"):
+        return "fips"
+    if any(part.startswith("ksplice") for part in lowered.split(".")):
+        return "ksplice"
+    if lowered.endswith("uek") and not package.startswith("kernel-uek"):
+        return "uek"
+    return None

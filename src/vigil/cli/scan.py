@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from pathlib import Path
@@ -65,9 +66,8 @@ def scan(
 ) -> None:
     """The known vulnerabilities of a host, a directory tree, a VM disk image, an Inventory or an SBOM."""
     from vigil.cli.db import open_readonly
-    from vigil.findings.inspector import end_of_life_id, to_findings
-    from vigil.matching.match import match_inventory
-    from vigil.matching.severity import rank
+    from vigil.enums import Severity as Rated
+    from vigil.findings import evaluate
 
     store = open_readonly(db)
     inventory = collect(
@@ -82,20 +82,17 @@ def scan(
     )
     warn_incomplete(inventory)
     with store:
-        result = match_inventory(inventory, store)
+        evaluation = evaluate(inventory, store, now=dt.datetime.now(dt.UTC))
     if output_format is ScanFormat.json:
-        text = json.dumps({"findings": to_findings(result, inventory)}, indent=2) + "\n"
+        text = json.dumps({"findings": [f.to_json() for f in evaluation.findings]}, indent=2) + "\n"
     elif output_format is ScanFormat.sarif:
         from vigil.output.sarif import to_sarif
 
-        text = to_sarif(result) + "\n"
+        text = to_sarif(evaluation) + "\n"
     else:
         from vigil.output.tables import scan_table
 
-        text = scan_table(inventory, result)
+        text = scan_table(inventory, evaluation)
     write_output(text, output)
-    severities = [v.severity for v in result.vulnerabilities]
-    if end_of_life_id(inventory):
-        severities.append("CRITICAL")  # the OS itself is past its end of life
-    if fail_on is not None and any(rank(s) >= rank(fail_on.value) for s in severities):
+    if fail_on is not None and any(f.severity.rank >= Rated(fail_on).rank for f in evaluation.findings):
         raise typer.Exit(EXIT_FINDINGS)

@@ -1,7 +1,8 @@
-"""Vulnerabilities in Inspector's `Finding` shape (type PACKAGE_VULNERABILITY), as `vigil scan` prints them.
+"""Matches become findings: one per vulnerability id on one resource, listing every vulnerable package of it.
 
-One finding per vulnerability id on one target, listing every vulnerable package of that target; the
-fleet service stores the same shape.
+DESIGN §4: severity is the worst of its packages' (the vendor's rating for distribution advisories, else
+CVSS), the Inspector score the CVSS v3.x base score, `exploitAvailable` from CISA KEV, `epss.score` from
+EPSS; DESIGN §3.7: an OS past its end of life gets one CRITICAL finding.
 """
 
 from __future__ import annotations
@@ -9,192 +10,192 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from vigil.advisories.namespaces import os_namespace
-from vigil.inventory.model import Inventory
-from vigil.matching.model import MatchResult, Vulnerability, VulnerablePackage
-from vigil.matching.severity import rank
+from vigil.enums import Severity
+from vigil.findings.model import Finding, PackageVulnerabilityDetails, VulnerablePackage
+from vigil.findings.remediation import remediation
+from vigil.findings.scoring import EnrichmentReader, Scores, score
+from vigil.inventory.model import Inventory, OSInfo
+from vigil.inventory.os.eol import end_of_life
+from vigil.matching.model import Match
 
-NOT_AVAILABLE = "NotAvailable"
-
-
-def finding_arn(target_id: str, vulnerability_id: str, account: str = "000000000000") -> str:
-    """Stable: the same target and vulnerability always give the same ARN."""
-    digest = hashlib.sha256(f"{target_id}\0{vulnerability_id}".encode()).hexdigest()[:32]
-    return f"arn:aws:inspector2:local:{account}:finding/{digest}"
-
-
-def _split_version(package: VulnerablePackage) -> tuple[str, str]:
-    """Inspector lists version and release apart: rpm has them apart already; deb/apk split the revision."""
-    if package.release is not None:
-        return package.version, package.release
-    version = package.version
-    if package.package_manager == "OS":
-        version = version.split(":", 1)[1] if ":" in version.split("-", 1)[0] else version
-        upstream, sep, revision = version.rpartition("-")
-        if sep:
-            return upstream, revision
-    return version, ""
+_NO_RECOMMENDATION = "None Provided"  # Inspector's text when no command fixes it
+_MAX_REFERENCES = 20
+DEFAULT_REGION = "us-east-1"  # the region the service answers as (ARNs must name one of AWS's form)
 
 
-def _package_json(package: VulnerablePackage) -> dict[str, Any]:
-    version, release = _split_version(package)
-    data: dict[str, Any] = {
-        "name": package.name,
-        "version": version,
-        "epoch": package.epoch or 0,
-        "release": release,
-        "arch": package.arch or "",
-        "packageManager": package.package_manager,
-        "fixedInVersion": package.fixed_in_version or NOT_AVAILABLE,
-        "remediation": package.remediation or "",
-    }
-    if package.file_path:
-        data["filePath"] = package.file_path
-    if package.source_name:
-        data["sourceName"] = package.source_name
-    return data
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Where the findings are: an account's instance, as Inspector's ARNs and `resources[]` name it."""
+
+    account_id: str
+    region: str
+    resource_id: str
+    platform: str
 
 
-def to_findings(
-    result: MatchResult, inventory: Inventory, *, now: dt.datetime | None = None
-) -> list[dict[str, Any]]:
-    stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
-    target_id = inventory.target.hostname or ",".join(inventory.target.paths)
-    by_id: dict[str, list[Vulnerability]] = defaultdict(list)
-    for vulnerability in result.vulnerabilities:
-        by_id[vulnerability.id].append(vulnerability)
-    findings = [_finding(vid, vulns, target_id, inventory, stamp) for vid, vulns in by_id.items()]
-    eol = end_of_life_finding(inventory, target_id, stamp)
-    if eol is not None:
-        findings.append(eol)
-    findings.sort(key=lambda f: (-rank(f["severity"]), f["packageVulnerabilityDetails"]["vulnerabilityId"]))
-    return findings
+def finding_arn(resource: Resource, vulnerability_id: str) -> str:
+    """Stable: the same account, resource and vulnerability always give the same ARN."""
+    key = f"{resource.account_id}\0{resource.resource_id}\0{vulnerability_id}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"arn:aws:inspector2:{resource.region}:{resource.account_id}:finding/{digest}"
 
 
-def end_of_life_id(inventory: Inventory) -> str | None:
-    """`DEBIAN-11-END-OF-LIFE` when the OS is past its end of life, else None.
-
-    Named by the release as advisories key it (Debian 11.6 is Debian 11), so that every source of the
-    same machine's inventory (its tree, Trivy's SBOM naming 11.6) gives the same finding.
-    """
-    os = inventory.os
-    if os is None or not os.eol:
-        return None
-    namespace = os_namespace(os.id, os.version_id)
-    release = namespace[0].replace(":", "-").upper() if namespace else f"{os.id.upper()}-{os.version_id}"
-    return f"{release}-END-OF-LIFE"
+def platform(os: OSInfo | None) -> str:
+    """Inspector's instance platform: `DEBIAN_12`, `ALMALINUX_9.4`, `UNKNOWN`."""
+    if os is None:
+        return "UNKNOWN"
+    return f"{os.id.upper()}_{os.version_id}" if os.version_id else os.id.upper()
 
 
-def end_of_life_finding(inventory: Inventory, target_id: str, stamp: str) -> dict[str, Any] | None:
-    """DESIGN §3.7: an OS past its end of life is still scanned and gets one CRITICAL finding."""
-    vuln_id = end_of_life_id(inventory)
-    if vuln_id is None or inventory.os is None:
-        return None
-    os = inventory.os
-    title = f"{os.name or os.id} reached its end of life on {os.eol_date}"
-    return {
-        "findingArn": finding_arn(target_id, vuln_id),
-        "type": "PACKAGE_VULNERABILITY",
-        "title": title,
-        "description": f"{title}: it no longer receives security updates, so vulnerabilities found "
-        "from now on will not be fixed. Upgrade to a supported release.",
-        "severity": "CRITICAL",
-        "status": "ACTIVE",
-        "firstObservedAt": stamp,
-        "lastObservedAt": stamp,
-        "updatedAt": stamp,
-        "fixAvailable": "NO",
-        "exploitAvailable": "NO",
-        "remediation": {"recommendation": {"text": "Upgrade the instance to a supported release."}},
-        "resources": [
-            {
-                "type": "AWS_EC2_INSTANCE",
-                "id": target_id,
-                "details": {"awsEc2Instance": _instance_details(inventory)},
-            }
-        ],
-        "packageVulnerabilityDetails": {
-            "vulnerabilityId": vuln_id,
-            "source": "vigil-eol",
-            "vendorSeverity": "CRITICAL",
-            "cvss": [],
-            "relatedVulnerabilities": [],
-            "referenceUrls": [],
-            "vulnerablePackages": [],
-        },
-    }
+def package_findings(
+    matches: Sequence[Match],
+    inventory: Inventory,
+    reader: EnrichmentReader,
+    resource: Resource,
+    now: dt.datetime,
+) -> list[Finding]:
+    by_id: dict[str, list[Match]] = defaultdict(list)
+    for match in matches:
+        by_id[match.vulnerability_id].append(match)
+    return [
+        _finding(vuln_id, [(m, score(m, reader)) for m in group], inventory, resource, now)
+        for vuln_id, group in by_id.items()
+    ]
 
 
 def _finding(
-    vuln_id: str, vulns: list[Vulnerability], target_id: str, inventory: Inventory, stamp: str
-) -> dict[str, Any]:
-    top = max(vulns, key=lambda v: rank(v.severity))
-    with_fix = sum(v.package.has_fix for v in vulns)
-    fix_available = "YES" if with_fix == len(vulns) else "NO" if with_fix == 0 else "PARTIAL"
-    names = ", ".join(sorted({v.package.name for v in vulns}))
-    cvss = [
-        {"baseScore": c.base_score, "scoringVector": c.vector, "version": c.version, "source": c.source}
-        for c in top.cvss
-    ]
-    base = next((c.base_score for c in top.cvss if c.version.startswith("3")), None)
-    finding: dict[str, Any] = {
-        "findingArn": finding_arn(target_id, vuln_id),
-        "type": "PACKAGE_VULNERABILITY",
-        "title": f"{vuln_id} - {names}",
-        "description": top.description or top.title or vuln_id,
-        "severity": top.severity,
-        "status": "ACTIVE",
-        "firstObservedAt": stamp,
-        "lastObservedAt": stamp,
-        "updatedAt": stamp,
-        "fixAvailable": fix_available,
-        "exploitAvailable": "YES" if top.exploit_available else "NO",
-        "remediation": {"recommendation": {"text": _recommendation(vulns)}},
-        "resources": [
-            {
-                "type": "AWS_EC2_INSTANCE",
-                "id": target_id,
-                "details": {"awsEc2Instance": _instance_details(inventory)},
-            }
-        ],
-        "packageVulnerabilityDetails": {
-            "vulnerabilityId": vuln_id,
-            "source": top.source,
-            "sourceUrl": top.source_url,
-            "vendorSeverity": top.vendor_severity,
-            "vendorCreatedAt": top.published,
-            "vendorUpdatedAt": top.modified,
-            "cvss": cvss,
-            "relatedVulnerabilities": sorted({r for v in vulns for r in v.related}),
-            "referenceUrls": list(dict.fromkeys(r for v in vulns for r in v.references))[:20],
-            "vulnerablePackages": [_package_json(v.package) for v in vulns],
-        },
-    }
-    if base is not None:
-        finding["inspectorScore"] = base
-    if top.epss is not None:
-        finding["epss"] = {"score": top.epss}
-    if top.exploit_known_since:
-        finding["exploitabilityDetails"] = {"lastKnownExploitAt": top.exploit_known_since}
-    return {k: v for k, v in finding.items() if v is not None}
+    vuln_id: str,
+    scored: list[tuple[Match, Scores]],
+    inventory: Inventory,
+    resource: Resource,
+    now: dt.datetime,
+) -> Finding:
+    top_match, top = max(scored, key=lambda pair: pair[1].severity.rank)
+    packages = [_package(m, inventory) for m, _ in scored]
+    with_fix = sum(p.fixed_in_version is not None for p in packages)
+    advisory = top_match.evidence[0].advisory
+    commands = sorted({p.remediation for p in packages if p.remediation})
+    v3 = next((c for c in top.cvss if c.version.startswith("3")), None)
+    names = ", ".join(sorted({p.name for p in packages}))
+    return Finding(
+        arn=finding_arn(resource, vuln_id),
+        account_id=resource.account_id,
+        resource_id=resource.resource_id,
+        platform=resource.platform,
+        title=f"{vuln_id} - {names}",
+        description=advisory.details or advisory.summary or vuln_id,
+        severity=top.severity,
+        observed_at=now,
+        recommendation="; ".join(commands) or _NO_RECOMMENDATION,
+        fix_available="YES" if with_fix == len(packages) else "NO" if with_fix == 0 else "PARTIAL",
+        details=PackageVulnerabilityDetails(
+            vulnerability_id=vuln_id,
+            source=advisory.source,
+            vulnerable_packages=tuple(packages),
+            source_url=_source_url(vuln_id, advisory.references),
+            vendor_severity=top.vendor_severity,
+            vendor_created_at=_timestamp(advisory.published),
+            vendor_updated_at=max(
+                (t for m, _ in scored for e in m.evidence if (t := _timestamp(e.advisory.modified))),
+                default=None,
+            ),
+            cvss=top.cvss,
+            related_vulnerabilities=tuple(sorted({r for m, _ in scored for r in m.related})),
+            reference_urls=tuple(
+                dict.fromkeys(r for m, _ in scored for e in m.evidence for r in e.advisory.references)
+            )[:_MAX_REFERENCES],
+        ),
+        exploited_since=_timestamp(top.exploited_since),
+        epss=top.epss,
+        inspector_score=v3,
+    )
 
 
-def _recommendation(vulns: list[Vulnerability]) -> str:
-    commands = sorted({v.package.remediation for v in vulns if v.package.remediation})
-    if commands:
-        return "; ".join(commands)
-    return "None Provided"
+def _package(match: Match, inventory: Inventory) -> VulnerablePackage:
+    package = match.package
+    version, release = _split_version(package.version, package.release, package.type)
+    return VulnerablePackage(
+        name=package.name,
+        version=version,
+        package_manager=package.package_manager,
+        purl=package.purl,
+        fixed_in_version=match.fixed_in,
+        status=match.status,
+        epoch=package.epoch or _deb_epoch(package.version, package.type),
+        release=release,
+        arch=package.arch,
+        file_path=package.locations[0] if package.locations else None,
+        remediation=remediation(match, inventory.os),
+        source_name=match.source_name,
+    )
 
 
-def _instance_details(inventory: Inventory) -> dict[str, Any]:
+def _split_version(version: str, release: str | None, purl_type: str) -> tuple[str, str | None]:
+    """Inspector lists version and release apart: rpm has them apart already; deb/apk split the revision."""
+    if release is not None or purl_type not in ("deb", "apk"):
+        return version, release
+    upstream = version.split(":", 1)[1] if ":" in version.split("-", 1)[0] else version
+    head, sep, revision = upstream.rpartition("-")
+    return (head, revision) if sep else (upstream, None)
+
+
+def _deb_epoch(version: str, purl_type: str) -> int:
+    epoch, sep, _ = version.partition(":")
+    return int(epoch) if purl_type == "deb" and sep and epoch.isdigit() else 0
+
+
+def _source_url(vuln_id: str, references: Sequence[str]) -> str | None:
+    if references:
+        return references[0]
+    if vuln_id.startswith("CVE-"):
+        return f"https://nvd.nist.gov/vuln/detail/{vuln_id}"
+    return None
+
+
+def _timestamp(text: str | None) -> dt.datetime | None:
+    """An advisory's date or date-time as an aware datetime (None when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def end_of_life_finding(inventory: Inventory, resource: Resource, now: dt.datetime) -> Finding | None:
+    """DESIGN §3.7: an OS past its end of life on `now` is still scanned and gets one CRITICAL finding."""
     os = inventory.os
-    return {
-        "platform": f"{os.id.upper()}_{os.version_id}"
-        if os and os.version_id
-        else (os.id.upper() if os else "UNKNOWN"),
-        "imageId": None,
-        "type": None,
-        "launchedAt": None,
-    }
+    if os is None:
+        return None
+    known = end_of_life(os.id, os.version_id)
+    listed = _timestamp(os.eol_date)
+    day = known.date if known else listed.date() if listed else None
+    if day is None or now.date() <= day:
+        return None
+    # named by the release as advisories key it (Debian 11.6 is Debian 11), so that every source of one
+    # machine's inventory (its tree, Trivy's SBOM saying 11.6) gives the same finding
+    namespace = os_namespace(os.id, os.version_id)
+    release = namespace[0].replace(":", "-").upper() if namespace else f"{os.id.upper()}-{os.version_id}"
+    vuln_id = f"{release}-END-OF-LIFE"
+    title = f"{os.name or os.id} reached its end of life on {day.isoformat()}"
+    return Finding(
+        arn=finding_arn(resource, vuln_id),
+        account_id=resource.account_id,
+        resource_id=resource.resource_id,
+        platform=resource.platform,
+        title=title,
+        description=f"{title}: it no longer receives security updates, so vulnerabilities found from now "
+        "on will not be fixed. Upgrade to a supported release.",
+        severity=Severity.CRITICAL,
+        observed_at=now,
+        recommendation="Upgrade the instance to a supported release.",
+        fix_available="NO",
+        details=PackageVulnerabilityDetails(
+            vulnerability_id=vuln_id, source="vigil-eol", vulnerable_packages=(), vendor_severity="CRITICAL"
+        ),
+    )

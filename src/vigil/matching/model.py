@@ -1,65 +1,43 @@
-"""What the matcher finds: one `Vulnerability` per (vulnerability id, package), as findings show it."""
+"""What the matcher finds: what the advisories say about each installed package, and nothing more.
+
+Scores (severity, CVSS, EPSS, KEV) and remediation change without any advisory changing: they are the
+findings' business (`vigil.findings`), computed from these matches.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from vigil.advisories.model import Status
-
-
-@dataclass(frozen=True, slots=True)
-class CvssScore:
-    version: str  # 2.0, 3.0, 3.1, 4.0
-    vector: str
-    base_score: float
-    source: str  # who scored it: nvd@nist.gov, the advisory's vendor, …
+from vigil.advisories.model import Advisory, AffectedPackage, Status
+from vigil.inventory.model import Package
 
 
 @dataclass(frozen=True, slots=True)
-class VulnerablePackage:
-    """An installed package, as a finding lists it (Inspector's `vulnerablePackages[]`)."""
+class Evidence:
+    """One advisory that flags the package, and its entry for it."""
 
-    name: str
-    version: str
-    package_manager: str
-    purl: str
-    epoch: int | None = None
-    release: str | None = None
-    arch: str | None = None
-    file_path: str | None = None
-    source_name: str | None = None
-    fixed_in_version: str | None = None  # None: no fix (see `status`)
-    status: Status = Status.FIXED  # fixed (a fix exists), affected (no fix yet), will_not_fix, end_of_life
-    remediation: str | None = None
-
-    @property
-    def has_fix(self) -> bool:
-        return self.fixed_in_version is not None
+    advisory: Advisory
+    affected: AffectedPackage
 
 
 @dataclass(frozen=True, slots=True)
-class Vulnerability:
+class Match:
     """One vulnerability affecting one installed package."""
 
-    id: str  # the CVE when there is one, else the advisory's own id (GHSA, PYSEC, RUSTSEC, ALSA …)
-    package: VulnerablePackage
+    vulnerability_id: str  # the CVE when there is one, else the advisory's own id (GHSA, PYSEC, RUSTSEC…)
+    package: Package
+    package_index: int  # the package's position in the inventory
+    advisory_name: str  # the package as the advisories name it (a Debian source package, …)
+    fixed_in: str | None  # the version that clears it; None: none does (see `status`)
+    status: Status  # FIXED (a fix exists), AFFECTED (no fix yet), WILL_NOT_FIX, END_OF_LIFE
+    evidence: tuple[Evidence, ...]  # the advisories that flag it, in the database's order
     related: tuple[str, ...]  # the other ids of the same vulnerability (DSA, ALAS, GHSA, aliases)
-    severity: str  # INFORMATIONAL | LOW | MEDIUM | HIGH | CRITICAL | UNTRIAGED
-    vendor_severity: str | None
-    source: str  # the advisory source that decided the match (debian-tracker, osv, …)
-    source_url: str | None
-    title: str | None = None
-    description: str | None = None
-    cvss: tuple[CvssScore, ...] = ()
-    epss: float | None = None
-    exploit_known_since: str | None = None  # CISA KEV dateAdded: exploited in the wild
-    references: tuple[str, ...] = ()
-    published: str | None = None
-    modified: str | None = None
+    fix_needs_pro: bool = False  # the fix is in Ubuntu Pro's ESM archive only
 
     @property
-    def exploit_available(self) -> bool:
-        return self.exploit_known_since is not None
+    def source_name(self) -> str | None:
+        """The advisories' name for the package when it is not the package's own."""
+        return self.advisory_name if self.advisory_name != self.package.name else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +47,11 @@ class SkippedPackage:
     name: str
     version: str
     purl: str
-    reason: str  # "installed kernel that is not running", "owned by OS package X", "no advisories for …"
+    reason: str  # "installed kernel that is not running", "owned by OS package X", "no advisory source"
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class MatchResult:
-    vulnerabilities: list[Vulnerability] = field(default_factory=list)
-    skipped: list[SkippedPackage] = field(default_factory=list)
-    packages_matched: int = 0
+    matches: tuple[Match, ...]
+    skipped: tuple[SkippedPackage, ...]
+    packages_matched: int

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vigil.advisories.namespaces import LANGUAGE_ECOSYSTEMS, PURL_TYPE_ECOSYSTEMS, os_namespace
+from vigil.advisories.namespaces import (
+    LANGUAGE_ECOSYSTEMS,
+    PURL_TYPE_ECOSYSTEMS,
+    oracle_build_channel,
+    os_namespace,
+)
+from vigil.enums import Ecosystem, PackageManager
 from vigil.inventory.model import Inventory, KernelInfo, OSInfo, Package
 from vigil.matching.model import SkippedPackage
 
@@ -30,15 +38,20 @@ class LookupTarget:
     namespace: str
     name: str  # as the advisories name it
     version: str  # in the version scheme of `ecosystem`
-    ecosystem: str  # the OSV ecosystem whose version scheme compares `version`
+    ecosystem: Ecosystem  # the one whose version scheme compares `version`
     index: int = 0  # the package's position in the inventory (one package may have two lookups)
     via_source: bool = False  # an rpm looked up by its source rpm's name: only `src` entries apply
+    arch: str | None = None  # the architecture entries must name, when not the package's (below)
+    # Oracle Linux: the build flavour (`ksplice`, `fips`, `uek`) whose fixes alone apply; None: normal builds
+    build: str | None = None
 
 
 def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[SkippedPackage]]:
     targets: list[LookupTarget] = []
     skipped: list[SkippedPackage] = []
     os_namespace = _os_namespace(inventory.os)
+    oracle = os_namespace is not None and os_namespace[1] is Ecosystem.ORACLE_LINUX
+    host_arch = _oracle_host_arch(inventory.packages) if oracle else None
     for index, package in enumerate(inventory.packages):
         reason = _skip_reason(package, inventory.kernel, os_namespace)
         if reason:
@@ -48,6 +61,8 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
         if target is None:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, "no advisory source"))
             continue
+        if oracle and package.type == "rpm":
+            target = _oracle_target(target, host_arch)
         targets.append(target)
         if package.type == "rpm" and package.source_name and package.source_name != package.name:
             # Red Hat's data sometimes names only the source rpm of a fix: reach it through SOURCERPM
@@ -57,17 +72,37 @@ def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[Skipp
     return targets, skipped
 
 
-def _os_namespace(os: OSInfo | None) -> tuple[str, str] | None:
+def _oracle_target(target: LookupTarget, host_arch: str | None) -> LookupTarget:
+    """Oracle's OVAL tests the arch of `oraclelinux-release`, not of each package, and keeps ksplice, FIPS
+    and UEK-built packages apart from normal builds of the same name: a noarch package takes the host's
+    fixes, and each build only its own flavour's."""
+    package = target.package
+    arch = host_arch if package.arch == "noarch" and host_arch else package.arch
+    build = oracle_build_channel(package.name, package.release or "")
+    return dataclasses.replace(target, arch=arch, build=build)
+
+
+def _oracle_host_arch(packages: Sequence[Package]) -> str | None:
+    """The host's architecture, as Oracle's "Oracle Linux arch is X" tests read it."""
+    release = next((p for p in packages if p.name == "oraclelinux-release" and p.type == "rpm"), None)
+    if release is not None and release.arch not in (None, "noarch"):
+        return release.arch
+    counts = Counter(p.arch for p in packages if p.type == "rpm" and p.arch not in (None, "noarch"))
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _os_namespace(os: OSInfo | None) -> tuple[str, Ecosystem] | None:
     """(namespace, scheme ecosystem) of the OS packages, e.g. (`debian:12`, `Debian`)."""
-    return None if os is None else os_namespace(os.id, os.version_id)
+    found = None if os is None else os_namespace(os.id, os.version_id)
+    return None if found is None else (found[0], Ecosystem(found[1]))
 
 
 def _skip_reason(
-    package: Package, kernel: KernelInfo | None, os_namespace: tuple[str, str] | None
+    package: Package, kernel: KernelInfo | None, os_namespace: tuple[str, Ecosystem] | None
 ) -> str | None:
     if package.owner:
         return f"installed by OS package {package.owner}: matched through it"
-    if package.package_manager == "OS":
+    if package.package_manager == PackageManager.OS:
         if os_namespace is None:
             return "the OS release is unknown or not supported: no advisories apply"
         active = kernel.running or kernel.default if kernel else None
@@ -102,8 +137,8 @@ def _is_active_kernel(package: Package, active: str) -> bool:
     return package.name == f"linux-{flavour}"
 
 
-def _target(package: Package, os_namespace: tuple[str, str] | None, index: int) -> LookupTarget | None:
-    if package.package_manager == "OS":
+def _target(package: Package, os_namespace: tuple[str, Ecosystem] | None, index: int) -> LookupTarget | None:
+    if package.package_manager == PackageManager.OS:
         if os_namespace is None:
             return None
         namespace, ecosystem = os_namespace
@@ -127,5 +162,5 @@ def _target(package: Package, os_namespace: tuple[str, str] | None, index: int) 
     if language is None or not package.version:
         return None
     return LookupTarget(
-        package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, language, index
+        package, LANGUAGE_ECOSYSTEMS[language], package.name, package.version, Ecosystem(language), index
     )

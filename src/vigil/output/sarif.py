@@ -6,54 +6,66 @@ import json
 from typing import Any
 
 from vigil import __version__
-from vigil.matching.model import MatchResult
+from vigil.enums import Severity
+from vigil.findings.evaluate import Evaluation
+from vigil.findings.model import Finding, VulnerablePackage
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note", "INFORMATIONAL": "note",
-          "UNTRIAGED": "warning"}  # fmt: skip
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFORMATIONAL: "note",
+    Severity.UNTRIAGED: "warning",
+}
 
 
-def to_sarif(result: MatchResult) -> str:
-    rules: dict[str, dict[str, Any]] = {}
-    results: list[dict[str, Any]] = []
-    for v in result.vulnerabilities:
-        if v.id not in rules:
-            score = max((c.base_score for c in v.cvss), default=None)
-            rules[v.id] = {
-                "id": v.id,
-                "shortDescription": {"text": v.title or v.id},
-                "fullDescription": {"text": (v.description or v.title or v.id)[:4000]},
-                "helpUri": v.source_url or "",
-                "properties": {"tags": ["security", "vulnerability"], "problem.severity": v.severity.lower()}
-                | ({"security-severity": f"{score:.1f}"} if score is not None else {}),
-            }
-        package = v.package
-        fix = f"; fixed in {package.fixed_in_version}" if package.fixed_in_version else "; no fix available"
-        results.append(
-            {
-                "ruleId": v.id,
-                "level": _LEVEL[v.severity],
-                "message": {
-                    "text": f"{package.name} {package.version} is affected by {v.id} ({v.severity}){fix}"
-                },
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": (package.file_path or "/").lstrip("/")}
-                        }
-                    }
-                ],
-                "properties": {"purl": package.purl},
-            }
-        )
+def to_sarif(evaluation: Evaluation) -> str:
+    findings = [f for f in evaluation.findings if f.details.vulnerable_packages]
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "vigil", "version": __version__, "rules": list(rules.values())}},
-                "results": results,
+                "tool": {
+                    "driver": {"name": "vigil", "version": __version__, "rules": [_rule(f) for f in findings]}
+                },
+                "results": [_result(f, p) for f in findings for p in f.details.vulnerable_packages],
             }
         ],
     }
     return json.dumps(doc, indent=2)
+
+
+def _rule(finding: Finding) -> dict[str, Any]:
+    score = max((c.base_score for c in finding.details.cvss), default=None)
+    properties: dict[str, Any] = {
+        "tags": ["security", "vulnerability"],
+        "problem.severity": finding.severity.value.lower(),
+    }
+    if score is not None:
+        properties["security-severity"] = f"{score:.1f}"
+    return {
+        "id": finding.vulnerability_id,
+        "shortDescription": {"text": finding.title},
+        "fullDescription": {"text": finding.description[:4000]},
+        "helpUri": finding.details.source_url or "",
+        "properties": properties,
+    }
+
+
+def _result(finding: Finding, package: VulnerablePackage) -> dict[str, Any]:
+    fix = f"; fixed in {package.fixed_in_version}" if package.fixed_in_version else "; no fix available"
+    vuln_id = finding.vulnerability_id
+    return {
+        "ruleId": vuln_id,
+        "level": _LEVEL[finding.severity],
+        "message": {
+            "text": f"{package.name} {package.installed} is affected by {vuln_id} ({finding.severity}){fix}"
+        },
+        "locations": [
+            {"physicalLocation": {"artifactLocation": {"uri": (package.file_path or "/").lstrip("/")}}}
+        ],
+        "properties": {"purl": package.purl},
+    }

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from vigil.advisories.feeds import FEEDS, IMPORTERS, importer_for
 from vigil.advisories.importer import RecordError
-from vigil.advisories.importers.oracle import OracleOvalImporter, build_channel
+from vigil.advisories.importers.oracle import OracleOvalImporter
 from vigil.advisories.model import Advisory, AffectedPackage, Status
+from vigil.advisories.namespaces import oracle_build_channel as build_channel
 from vigil.advisories.store import AdvisoryDB
 from vigil.cli import app
 

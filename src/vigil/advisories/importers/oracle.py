@@ -57,6 +57,7 @@ from vigil.advisories.files import open_regular
 from vigil.advisories.importer import MAX_ARCHIVE_BYTES, MAX_RECORD_BYTES, RecordError, SourceFormatError
 from vigil.advisories.importers.osv import source_files
 from vigil.advisories.model import Advisory, AffectedPackage, Status
+from vigil.advisories.namespaces import oracle_build_channel as build_channel
 from vigil.enums import Ecosystem
 from vigil.versions import compare
 
@@ -87,25 +88,6 @@ _FLAVOURS = {"ksplice-based": "ksplice", "fips patched": "fips"}
 def release_url(release: str) -> str:
     """The consolidated definitions of one Oracle Linux release (`8` → …/com.oracle.elsa-ol8.xml.bz2)."""
     return f"{DEFAULT_URL}/com.oracle.elsa-ol{release}.xml.bz2"
-
-
-def build_channel(package: str, release: str) -> str | None:
-    """The Oracle build flavour of an rpm: `ksplice`, `fips`, `uek`, or None for a normal build.
-
-    `ksplice`: Ksplice userspace builds (`15.ksplice1.el8_3`); `fips`: FIPS builds (`4.0.1.el8_fips`);
-    `uek`: a package built from the UEK kernel source under a name the Red Hat compatible kernel's build
-    also has (`perf`, `python-perf` at `1902.6.6.el7uek`). `kernel-uek*` packages are UEK by name and
-    need no flavour. The importer marks ELSA fixes with it; the matcher must compare an installed package
-    only with the fixes of its own flavour, as the OVAL's "is ksplice-based" tests do.
-    """
-    lowered = release.lower()
-    if lowered.endswith("_fips"):
-        return "fips"
-    if any(part.startswith("ksplice") for part in lowered.split(".")):
-        return "ksplice"
-    if lowered.endswith("uek") and not package.startswith("kernel-uek"):
-        return "uek"
-    return None
 
 
 class OracleOvalImporter:

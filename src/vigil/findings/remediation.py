@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from vigil.inventory.model import OSInfo, Package
+from vigil.matching.model import Match
 
-_APT = frozenset({"debian", "ubuntu"})
 _YUM = frozenset({"amzn:2", "centos:7", "rhel:7", "ol:7"})
 
 
-def remediation(package: Package, fixed: str | None, os: OSInfo | None) -> str | None:
+def remediation(match: Match, os: OSInfo | None) -> str | None:
     """`apt-get install --only-upgrade libssl3`, `pip install 'requests>=2.31.0'`, … (None without a fix)."""
-    if fixed is None:
+    if match.fixed_in is None:
         return None
+    command = _command(match.package, match.fixed_in, os)
+    if command and match.fix_needs_pro:
+        return f"{command} (the fix is in Ubuntu Pro's ESM archive: attach the machine to Ubuntu Pro)"
+    return command
+
+
+def _command(package: Package, fixed: str, os: OSInfo | None) -> str | None:
     name = package.name
     if package.type == "deb":
         return f"apt-get install --only-upgrade {name}"
