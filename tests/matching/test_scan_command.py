@@ -1,16 +1,15 @@
-"""`vigil scan` end to end: a real process, a database imported with `vigil db import`, real records."""
+"""`vigil scan` end to end: the real command line, a database imported with `vigil db import`, real records."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from tests.findings.botocore_model import violations
 from tests.inventory.extracting import place
 from tests.inventory.rpm.building import package_blob, sqlite_file
 from tests.matching.conftest import IMPORTER_FIXTURES
+from tests.support.cli import vigil as run_vigil
 
 BULLSEYE = (
     'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nVERSION_ID="11"\nVERSION_CODENAME=bullseye\nID=debian\n'
@@ -24,12 +23,7 @@ STATUS = (
 
 
 def vigil(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "vigil", *args], capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode not in (0, 1):
-        raise AssertionError(result.stderr)
-    return result
+    return run_vigil(*args, check=check, ok=(0, 1))
 
 
 @pytest.fixture(scope="module")
