@@ -164,15 +164,12 @@ class Unit:
     records: tuple[Extraction, ...]
     problems: tuple[tuple[int, str], ...]  # (walk entries seen before it, message)
     files_seen: int
+    language_packages: int  # in its records
     finished: bool  # walked to its end, or until `full`
     full: bool  # its language packages filled the room it had: nothing after it can be kept
     entered: frozenset[tuple[int, int]] = frozenset()  # directories entered (a split live walk only)
     bytes_read: int = 0
     timeout: str | None = None  # a disk image's read deadline passed (ScanTimeout)
-
-    @property
-    def language_packages(self) -> int:
-        return sum(len(record.packages) for record in self.records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +237,7 @@ class Walker:
             tuple(records),
             tuple(problems),
             seen,
+            language,
             finished or full,
             full,
             split.entered() if split is not None else frozenset(),

@@ -31,7 +31,7 @@ from vigil.fs.live import WalkSplit
 from vigil.inventory.dispatch import Key, Unit, Walker
 
 GRACE_SECONDS = 5.0  # after the deadline, how long busy workers may take to hand in what they found
-_SERVICE_EVERY = 256  # walk entries between two looks at the workers' messages when none was announced
+_SERVICE_EVERY = 64  # looks between two reads of the workers' pipes when no message was announced
 _PROGRESS_EVERY = 512
 
 Give = Callable[[list[tuple[Key, str]]], None]
@@ -173,6 +173,7 @@ class ParallelWalk:
     _part: _Part | None = None  # the part this process is walking
     _my_room: int = 0
     _idle: bool = False
+    _quiet: int = 0  # looks at the workers that found no message announced
     _walked: int = 0  # entries this process walked in finished parts
     _stop: bool = False
     _entered: dict[int, set[tuple[int, int]]] = field(default_factory=lambda: defaultdict(set))
@@ -216,8 +217,7 @@ class ParallelWalk:
 
         def go_on(seen: int, packages: int) -> bool:
             if self._pool:
-                if (self._shared is not None and self._shared.mail.value) or seen % _SERVICE_EVERY == 0:
-                    self._service()
+                self._service()
             elif base + seen >= self.fork_after:
                 self._start_pool()
                 self._do_other_work()
@@ -303,9 +303,16 @@ class ParallelWalk:
         self._update_rooms()
 
     def _service(self, timeout: float = 0.0) -> None:
-        """Read what the workers sent (gifts, finished parts); a worker gone without a word is lost."""
+        """Read what the workers sent (gifts, finished parts); a worker gone without a word is lost.
+
+        Without a wait, cheap unless a worker announced a message (or every `_SERVICE_EVERY` calls, to
+        notice a worker that ended silently)."""
         if self._shared is None or self.lost is not None:
             return None
+        if not timeout and not self._shared.mail.value:
+            self._quiet += 1
+            if self._quiet % _SERVICE_EVERY:
+                return None
         self._shared.mail.value = 0
         ready = wait([w.conn for w in self._pool] + [w.process.sentinel for w in self._pool], max(timeout, 0))
         for worker in self._pool:
