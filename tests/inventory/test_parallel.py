@@ -25,7 +25,7 @@ from tests.inventory.extracting import place
 from tests.support.rootfs import build_contract_tree
 
 from vigil.fs import LiveFS
-from vigil.inventory import collect
+from vigil.inventory import parallel
 from vigil.inventory.collect import Collector, Limits, PathScope
 from vigil.inventory.extractor import Wants
 from vigil.inventory.model import Inventory, Package, Target
@@ -80,7 +80,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _fixture_tree(tmp_path_factory.mktemp("parallel"))
 
 
-class _Spy(collect.ParallelWalk):
+class _Spy(parallel.ParallelWalk):
     """Records the keys of the parts each parallel walk came back with."""
 
     keys: ClassVar[list[tuple[int, ...]]] = []
@@ -95,7 +95,7 @@ class _Spy(collect.ParallelWalk):
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> type[_Spy]:
     _Spy.keys = []
-    monkeypatch.setattr(collect, "ParallelWalk", _Spy)
+    monkeypatch.setattr(parallel, "ParallelWalk", _Spy)
     return _Spy
 
 

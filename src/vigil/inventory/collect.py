@@ -30,7 +30,6 @@ from vigil.inventory.model import (
     Target,
 )
 from vigil.inventory.os.release import detect_os
-from vigil.inventory.parallel import ParallelWalk, usable_cpus
 
 CONTAINER_RUNTIME_DIRS = frozenset({"/var/lib/docker", "/var/lib/containerd", "/var/lib/containers"})
 DEFAULT_LANGUAGE_PATHS = ("/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
@@ -230,6 +229,8 @@ class Collector:
 
     # -- the walk ---------------------------------------------------------------------------------
     def _collect_walking(self, walker: Walker, deadline: float) -> None:
+        from vigil.inventory.parallel import ParallelWalk, usable_cpus  # multiprocessing: only for a walk
+
         roots = list(_independent_roots(self.fs, self.scope.roots, self.scope.excluded))
         workers = self.limits.workers or usable_cpus()
         if isinstance(self.fs, LiveFS) and workers > 1 and roots:
@@ -323,8 +324,7 @@ class Collector:
         run.files_read.extend(record.files_read)
         run.errors.extend(record.errors)
         for owner, paths in record.owned:
-            for path in paths:
-                self._owned[path] = owner
+            self._owned.update(dict.fromkeys(paths, owner))
         run.packages += len(record.packages)
         new = list(record.packages)
         if is_language:
