@@ -196,6 +196,13 @@ def test_a_killed_worker_makes_the_walk_run_again_in_one_process(tmp_path):
     _no_children_left()
 
 
+def test_progress_counts_what_every_process_has_seen(tree):
+    reported: list[tuple[int, int]] = []
+    inventory = _collect(tree, 2, progress=lambda files, packages: reported.append((files, packages)))
+    assert reported and all(0 < files <= inventory.stats.files_seen for files, _ in reported)
+    assert [files for files, _ in reported] == sorted(files for files, _ in reported)
+
+
 def test_an_interrupted_collection_leaves_no_worker_behind(tree):
     calls = 0
 

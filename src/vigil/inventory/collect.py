@@ -1,7 +1,9 @@
 """One collection: index every extractor's wants, read exact paths, walk at most once, dispatch each file.
 
 STYLE habit 1: extractors never walk. Exact paths and directory children are read without a walk;
-names, suffixes and executables are matched during a single walk of the scope in O(1) per file.
+names, suffixes and executables are matched during a single walk of the scope in O(1) per file. A live
+tree's walk may be shared out among processes (`parallel`): what each part found comes back as records in
+walk order (`dispatch`) and is applied in the order one walk meets it, so the inventory is the same.
 """
 
 from __future__ import annotations
@@ -234,7 +236,8 @@ class Collector:
         roots = list(_independent_roots(self.fs, self.scope.roots, self.scope.excluded))
         workers = self.limits.workers or usable_cpus()
         if isinstance(self.fs, LiveFS) and workers > 1 and roots:
-            walk = ParallelWalk(walker, roots, workers, self.fork_after, deadline, self._room, self.progress)
+            progress = self._report if self.progress is not None else None
+            walk = ParallelWalk(walker, roots, workers, self.fork_after, deadline, self._room, progress)
             walk.run(lambda service: self._exact(walker.index, walker.os_info, service))
             self._bytes_elsewhere = walk.bytes_elsewhere
             units, timed_out = list(walk.units.values()), walk.timed_out
@@ -269,6 +272,11 @@ class Collector:
             if not unit.finished or unit.full:
                 return units, not unit.finished and unit.timeout is None
         return units, False
+
+    def _report(self, files: int, packages: int) -> None:
+        """Progress of a shared-out walk, with what the exact paths gave."""
+        assert self.progress is not None
+        self.progress(self._files_seen + files, len(self._packages) + packages)
 
     def _check(self, deadline: float, base: int) -> Callable[[int, int], bool]:
         def check(seen: int, packages: int) -> bool:
