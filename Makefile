@@ -42,6 +42,7 @@ lint: install
 
 bench: install system-deps
 	$(BIN)/python benchmarks/inventory.py
+	$(BIN)/python benchmarks/host.py
 	$(BIN)/python benchmarks/matching.py --workdir $(HOME)/.cache/vigil-bench/matching
 
 clean:

@@ -38,6 +38,34 @@ def _fs_error(exc: OSError, path: str) -> FSError:
     return FSError(f"{path}: {exc.strerror or exc}")
 
 
+class WalkSplit:
+    """A running walk's pending directories, for its caller to hand to another walker (a worker process).
+
+    `take` removes the directories the walk would list last and gives their paths in the order the walk would
+    have reached them. `entered` (after the walk) names the directories it went into, so that walkers sharing
+    one tree can tell when a directory was reached twice (a bind mount), which one walk enters once.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[tuple[str, _Node], ...]] = []
+        self._seen: set[tuple[int, int]] = set()
+        self._top: frozenset[tuple[int, int]] = frozenset()
+
+    def _attach(self, stack: list[tuple[tuple[str, _Node], ...]], seen: set[tuple[int, int]]) -> None:
+        self._stack, self._seen, self._top = stack, seen, frozenset(seen)
+
+    def pending(self) -> int:
+        return len(self._stack)
+
+    def take(self, count: int) -> list[str]:
+        taken = self._stack[:count]  # the bottom of the stack: listed last
+        del self._stack[:count]
+        return [chain[-1][0] for chain in reversed(taken)]
+
+    def entered(self) -> frozenset[tuple[int, int]]:
+        return frozenset(self._seen - self._top)
+
+
 class LiveFS(NodeFS[_Node]):
     """A host directory tree. Symlinks resolve inside `root`, so a tree copied from a VM reads as that VM."""
 
@@ -85,12 +113,20 @@ class LiveFS(NodeFS[_Node]):
                 continue  # vanished between listing and stat: a live host changes under us
 
     def walk(
-        self, top: str = "/", *, skip: frozenset[str] = frozenset(), on_error: ErrorSink | None = None
+        self,
+        top: str = "/",
+        *,
+        skip: frozenset[str] = frozenset(),
+        on_error: ErrorSink | None = None,
+        split: WalkSplit | None = None,
     ) -> Iterator[FileInfo]:
         """`NodeFS.walk` on `os.scandir` directly: a host walk is hundreds of thousands of entries, and the
         generic node layer costs three times the `lstat` calls themselves (measured: 450k entries, 2.9 s
-        against 8.6 s with the generic walk). Same order, same loop and error reporting."""
+        against 8.6 s with the generic walk). Same order, same loop and error reporting. With `split`, the
+        caller may take pending directories away between entries (see `WalkSplit`)."""
         if self._mounts:
+            if split is not None:
+                raise ValueError("a walk across mounts cannot be split")
             yield from super().walk(top, skip=skip, on_error=on_error)
             return
         top_chain = tuple(self._resolve(self._root_stack(), path_components(top), top, follow_last=True))
@@ -100,6 +136,8 @@ class LiveFS(NodeFS[_Node]):
         # each directory with the chain above it, so that opening a file the walk found is one lstat
         stack = [top_chain]
         seen: set[tuple[int, int]] = {(node.st.st_dev, node.st.st_ino)}
+        if split is not None:
+            split._attach(stack, seen)
         directory, regular, other = FileType.DIRECTORY, FileType.REGULAR, FileType.OTHER
         while stack:
             chain = stack.pop()

@@ -1,21 +1,25 @@
 """One collection: index every extractor's wants, read exact paths, walk at most once, dispatch each file.
 
 STYLE habit 1: extractors never walk. Exact paths and directory children are read without a walk;
-names, suffixes and executables are matched during a single walk of the scope in O(1) per file.
+names, suffixes and executables are matched during a single walk of the scope in O(1) per file. A live
+tree's walk may be shared out among processes (`parallel`): what each part found comes back as records in
+walk order (`dispatch`) and is applied in the order one walk meets it, so the inventory is the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from vigil.fs import FileInfo, FileSystem, FileType, FSError, ScanTimeout
+from vigil.fs import FileInfo, FileSystem, FSError, LiveFS, ScanTimeout
 from vigil.fs.hostfile import describe
-from vigil.inventory.extractor import Extractor, FoundFile
+from vigil.inventory.dispatch import Dispatch, Extraction, Unit, Walker, extract
+from vigil.inventory.extractor import Extractor
 from vigil.inventory.kernel import detect_kernel
 from vigil.inventory.model import (
     ExtractorRun,
@@ -33,7 +37,8 @@ CONTAINER_RUNTIME_DIRS = frozenset({"/var/lib/docker", "/var/lib/containerd", "/
 DEFAULT_LANGUAGE_PATHS = ("/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
 MAX_CUSTOM_PATHS = 10
 MAX_CUSTOM_PATH_LENGTH = 256
-_CHECK_EVERY = 512  # walk entries between time-limit checks
+FORK_AFTER = 4096  # entries walked alone before worker processes start: a small tree never pays for them
+_PROGRESS_EVERY = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,71 +73,14 @@ class Limits:
 
     max_language_packages: int = 5000
     collection_seconds: float = 15 * 60
+    workers: int | None = None  # processes walking a live tree: None = the CPUs this one may use; 1 = itself
 
 
 Progress = Callable[[int, int], None]  # (files seen, packages found)
 
 
-_NOTHING: tuple[int, ...] = ()
-
-
-@dataclass
-class _Dispatch:
-    """Every extractor's wants, indexed so that one file finds its extractors in O(1)."""
-
-    paths: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    dirs: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    names: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    by_extension: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
-    by_tail: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
-    executables: list[int] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, extractors: Sequence[Extractor]) -> _Dispatch:
-        index = cls()
-        for i, extractor in enumerate(extractors):
-            wants = extractor.wants
-            for path in wants.paths:
-                index.paths[path].append(i)
-            for directory in wants.dirs:
-                index.dirs[directory].append(i)
-            for name in wants.names:
-                index.names[name].append(i)
-            for suffix in wants.suffixes:
-                if "/" in suffix:
-                    index.by_tail[suffix.rsplit("/", 1)[1]].append((suffix, i))
-                else:
-                    index.by_extension[suffix.rsplit(".", 1)[-1].lower()].append((suffix.lower(), i))
-            if wants.executables:
-                index.executables.append(i)
-        return index
-
-    def for_walked_file(self, info: FileInfo) -> Sequence[int]:
-        """The extractors wanting one regular file the walk found (called for every file: kept lean)."""
-        path = info.path
-        name = path[path.rfind("/") + 1 :]
-        dot = name.rfind(".")
-        if (
-            name not in self.names
-            and name not in self.by_tail
-            and (dot < 0 or name[dot + 1 :].lower() not in self.by_extension)
-            and not (self.executables and info.mode & 0o111)
-        ):
-            return _NOTHING  # most files: one set of lookups, no list built
-        named = self.names.get(name)
-        found = list(named) if named else []
-        tails = self.by_tail.get(name)
-        if tails:
-            found.extend(i for suffix, i in tails if path.endswith(suffix))
-        dot = name.rfind(".")
-        if dot >= 0:
-            by_extension = self.by_extension.get(name[dot + 1 :].lower())
-            if by_extension:
-                lowered = name.lower()
-                found.extend(i for suffix, i in by_extension if lowered.endswith(suffix))
-        if self.executables and info.mode & 0o111:
-            found.extend(self.executables)
-        return found
+def _idle() -> None:
+    """Nothing to do between two files."""
 
 
 @dataclass
@@ -151,36 +99,13 @@ class _RunLog:
         )
 
 
-@dataclass
-class _Counters:
-    files_seen: int = 0
-    walked: bool = False
-
-
-class _Context:
-    """The `ExtractContext` extractors see while one of them handles one file."""
-
-    def __init__(self, os_info: OSInfo | None) -> None:
-        self._os = os_info
-        self.owned: dict[str, str] = {}
-        self.run: _RunLog | None = None
-
-    @property
-    def os(self) -> OSInfo | None:
-        return self._os
-
-    def own_files(self, owner: Package | str, paths: Iterable[str]) -> None:
-        name = owner if isinstance(owner, str) else owner.name
-        for path in paths:
-            self.owned[path] = name
-
-    def error(self, path: str, message: str) -> None:
-        if self.run is not None:
-            self.run.errors.append(FileError(path, message))
-
-
 class Collector:
-    """Runs extractors over one filesystem view and assembles the `Inventory`."""
+    """Runs extractors over one filesystem view and assembles the `Inventory`.
+
+    What the extractors make is applied in the order one walk of the tree meets it, wherever it was made: a
+    live tree bigger than `fork_after` entries is walked by `limits.workers` processes (see `parallel`) and
+    gives the inventory one process walking it alone gives.
+    """
 
     def __init__(
         self,
@@ -191,6 +116,7 @@ class Collector:
         limits: Limits = Limits(),
         running_kernel: str | None = None,
         progress: Progress | None = None,
+        fork_after: int = FORK_AFTER,
     ) -> None:
         self.fs = fs
         self.extractors = list(extractors)
@@ -198,37 +124,44 @@ class Collector:
         self.limits = limits
         self.running_kernel = running_kernel
         self.progress = progress
+        self.fork_after = fork_after
+        self._exact_done = False
         self._runs = [_RunLog(e.name, e.version) for e in self.extractors]
         self._packages: list[Package] = []
+        self._owned: dict[str, str] = {}
         self._language_count = 0
         self._limits_hit: list[LimitHit] = []
         self._stopped_language = False
         self._dispatched: set[tuple[int, str]] = set()
-        self._stats = _Counters()
+        self._files_seen = 0
+        self._walked = False
+        self._bytes_elsewhere = 0  # read by worker processes
         self._problems: list[str] = []
 
     def collect(self, target: Target) -> Inventory:
         started = time.monotonic()
-        self._deadline = started + self.limits.collection_seconds
+        deadline = started + self.limits.collection_seconds
         collected_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         os_info = detect_os(self.fs)
-        ctx = _Context(os_info)
-        index = _Dispatch.of(self.extractors)
+        index = Dispatch.of(self.extractors, self.fs)
         try:
-            self._exact(index, ctx)
             if any(e.wants.needs_walk for e in self.extractors):
-                self._stats.walked = True
-                self._walk(index, ctx)
+                walker = Walker(
+                    self.fs, self.extractors, index, self.scope.excluded, os_info,
+                    self.limits.max_language_packages,
+                )  # fmt: skip
+                self._collect_walking(walker, deadline)
+            else:
+                self._exact(index, os_info)
         except ScanTimeout as exc:
-            self._limits_hit.append(LimitHit("scan_time", self.limits.collection_seconds, str(exc)))
-            self._problems.insert(0, str(exc))
-        packages = _merge(_mark_owned(self._packages, ctx.owned, self.fs))
+            self._scan_timeout(str(exc))
+        packages = _merge(_mark_owned(self._packages, self._owned, self.fs))
         kernel = detect_kernel(self.fs, packages, running=self.running_kernel)
         stats = Stats(
-            files_seen=self._stats.files_seen,
-            bytes_read=self.fs.bytes_read(),
+            files_seen=self._files_seen,
+            bytes_read=self.fs.bytes_read() + self._bytes_elsewhere,
             duration_s=round(time.monotonic() - started, 4),
-            walked=self._stats.walked,
+            walked=self._walked,
         )
         return Inventory(
             target=dataclasses.replace(target, problems=(*target.problems, *self._problems)),
@@ -242,8 +175,9 @@ class Collector:
             limits_hit=tuple(self._limits_hit),
         )
 
-    # -- reading ----------------------------------------------------------------------------------
-    def _exact(self, index: _Dispatch, ctx: _Context) -> None:
+    # -- the exact paths --------------------------------------------------------------------------
+    def _exact(self, index: Dispatch, os_info: OSInfo | None, service: Callable[[], None] = _idle) -> None:
+        """Read the exact paths and directory children; `service` is called between files."""
         for path, wanting in index.paths.items():
             try:
                 real = self.fs.resolve(path)
@@ -251,8 +185,9 @@ class Collector:
             except FSError:
                 continue  # absent: the common case (an rpm path on a Debian host)
             if info.is_file:
-                self._stats.files_seen += 1
-                self._dispatch(info, wanting, ctx)
+                self._files_seen += 1
+                self._dispatch(info, wanting, os_info)
+                service()
             else:
                 # a package database that is a directory, a FIFO or a device is unusable: never "0 packages"
                 for i in wanting:
@@ -265,10 +200,21 @@ class Collector:
             except FSError:
                 continue
             for child in children:
-                self._stats.files_seen += 1
+                self._files_seen += 1
                 if child.is_file:
-                    self._dispatch(child, wanting, ctx)
+                    self._dispatch(child, wanting, os_info)
+                    service()
         self._missing_databases()
+        self._exact_done = True
+
+    def _dispatch(self, info: FileInfo, wanting: Iterable[int], os_info: OSInfo | None) -> None:
+        for i in wanting:
+            if self.extractors[i].wants.needs_walk and self._stopped_language:
+                continue
+            if (i, info.path) in self._dispatched:
+                continue
+            self._dispatched.add((i, info.path))
+            self._apply(extract(self.fs, self.extractors, i, info, os_info, 0))
 
     def _missing_databases(self) -> None:
         """A package manager whose database is gone: its directory exists, it read nothing, it says so."""
@@ -285,59 +231,116 @@ class Collector:
             return False
         return True
 
-    def _walk(self, index: _Dispatch, ctx: _Context) -> None:
-        def walk_error(path: str, exc: FSError) -> None:
-            # a directory the walk could not read belongs to no extractor: report it on the target
-            self._problems.append(f"{path}: {exc}")
+    # -- the walk ---------------------------------------------------------------------------------
+    def _collect_walking(self, walker: Walker, deadline: float) -> None:
+        from vigil.inventory.parallel import ParallelWalk, usable_cpus  # multiprocessing: only for a walk
 
-        for root in _independent_roots(self.fs, self.scope.roots, self.scope.excluded):
-            for info in self.fs.walk(root, skip=self.scope.excluded, on_error=walk_error):
-                self._stats.files_seen += 1
-                if self._stats.files_seen % _CHECK_EVERY == 0 and not self._tick():
-                    return
-                if info.type is FileType.REGULAR:
-                    wanting = index.for_walked_file(info)
-                    if wanting:
-                        self._dispatch(info, wanting, ctx)
-                if self._stopped_language and not index.paths and not index.dirs:
-                    return
+        roots = list(_independent_roots(self.fs, self.scope.roots, self.scope.excluded))
+        workers = self.limits.workers or usable_cpus()
+        if isinstance(self.fs, LiveFS) and workers > 1 and roots:
+            progress = self._report if self.progress is not None else None
+            walk = ParallelWalk(walker, roots, workers, self.fork_after, deadline, self._room, progress)
+            walk.run(lambda service: self._exact(walker.index, walker.os_info, service))
+            self._bytes_elsewhere = walk.bytes_elsewhere
+            units, timed_out = list(walk.units.values()), walk.timed_out
+            if not self._exact_done:  # stopped before this process had a moment for them
+                self._exact(walker.index, walker.os_info)
+            if walk.lost is not None:
+                self._problems.append(f"{walk.lost}; the walk was done again in one process")
+                units, timed_out = self._walk_alone(walker, roots, deadline)
+        else:
+            self._exact(walker.index, walker.os_info)
+            units, timed_out = self._walk_alone(walker, roots, deadline)
+        if self._stopped_language:
+            return  # the exact paths gave all the language packages that can be kept: the walk counts not
+        self._walked = True
+        cut = self._replay(units, roots, walker, deadline)
+        if timed_out and not cut:
+            seconds = self.limits.collection_seconds
+            detail = f"collection stopped after {seconds:g} s; what was found is kept"
+            self._limits_hit.append(LimitHit("collection_time", seconds, detail))
 
-    def _tick(self) -> bool:
-        if self.progress is not None:
-            self.progress(self._stats.files_seen, len(self._packages))
-        if time.monotonic() > self._deadline:
-            self._limits_hit.append(
-                LimitHit(
-                    "collection_time",
-                    self.limits.collection_seconds,
-                    f"collection stopped after {self.limits.collection_seconds:g} s; what was found is kept",
-                )
-            )
-            return False
+    def _walk_alone(self, walker: Walker, roots: Sequence[str], deadline: float) -> tuple[list[Unit], bool]:
+        """Each root walked by this process, one after the other, until a limit is reached."""
+        units: list[Unit] = []
+        if self._stopped_language:
+            return units, False
+        for r, root in enumerate(roots):
+            room = self._room(units)
+            if room <= 0:
+                break
+            unit = walker.walk((r,), root, self._check(deadline, sum(u.files_seen for u in units)), room=room)
+            units.append(unit)
+            if not unit.finished or unit.full:
+                return units, not unit.finished and unit.timeout is None
+        return units, False
+
+    def _report(self, files: int, packages: int) -> None:
+        """Progress of a shared-out walk, with what the exact paths gave."""
+        assert self.progress is not None
+        self.progress(self._files_seen + files, len(self._packages) + packages)
+
+    def _check(self, deadline: float, base: int) -> Callable[[int, int], bool]:
+        def check(seen: int, packages: int) -> bool:
+            if self.progress is not None and seen % _PROGRESS_EVERY == 0:
+                self.progress(self._files_seen + base + seen, len(self._packages) + packages)
+            return time.monotonic() < deadline
+
+        return check
+
+    def _room(self, units: Sequence[Unit]) -> int:
+        """The language packages that may still be kept after the exact paths and these first units."""
+        if self._stopped_language or any(unit.full for unit in units):
+            return 0
+        kept = self._language_count + sum(unit.language_packages for unit in units)
+        return self.limits.max_language_packages - kept
+
+    def _replay(self, units: Iterable[Unit], roots: Sequence[str], walker: Walker, deadline: float) -> bool:
+        """Apply the walked units in walk order; True when the language limit cut the walk short."""
+        by_root = _by_root(units)
+        for r, root in enumerate(roots):
+            group = sorted(by_root.get(r, ()), key=lambda u: u.key)
+            if _reached_twice(group):
+                # a directory reached twice (a bind mount): one walk enters it once and reports a loop
+                group = [walker.walk((r,), root, self._check(deadline, 0))]
+            for unit in group:
+                if unit.timeout is not None:
+                    self._scan_timeout(unit.timeout)
+                if not self._apply_unit(unit):
+                    return True
+        return False
+
+    def _apply_unit(self, unit: Unit) -> bool:
+        """Records and problems as the walk met them: file k's records, then what came before file k+1."""
+        records: Iterator[tuple[int, int, Extraction | str]] = ((r.seq, 0, r) for r in unit.records)
+        problems: Iterator[tuple[int, int, Extraction | str]] = ((seq, 1, p) for seq, p in unit.problems)
+        events = heapq.merge(records, problems, key=lambda event: event[:2])
+        for seq, _, item in events:
+            if isinstance(item, str):
+                self._problems.append(item)
+            elif not self._apply(item):
+                self._files_seen += seq  # the walk stops at the file that reached the language limit
+                return False
+        self._files_seen += unit.files_seen
         return True
 
-    def _dispatch(self, info: FileInfo, wanting: Iterable[int], ctx: _Context) -> None:
-        for i in wanting:
-            extractor, run = self.extractors[i], self._runs[i]
-            is_language = extractor.wants.needs_walk
-            if is_language and self._stopped_language:
-                continue
-            if (i, info.path) in self._dispatched:
-                continue
-            self._dispatched.add((i, info.path))
-            ctx.run = run
-            found = FoundFile(info, self.fs, run.files_read.append)
-            try:
-                new = list(extractor.extract(found, ctx))
-            except ScanTimeout:
-                raise
-            except Exception as exc:
-                run.errors.append(FileError(info.path, _describe(exc)))
-                continue
-            run.packages += len(new)
-            if is_language:
-                new = self._within_language_limit(new)
-            self._packages.extend(new)
+    # -- applying what extractors made --------------------------------------------------------------
+    def _apply(self, record: Extraction) -> bool:
+        """Add one extraction to the collection; False once the language-package limit is reached."""
+        is_language = self.extractors[record.extractor].wants.needs_walk
+        if is_language and self._stopped_language:
+            return False
+        run = self._runs[record.extractor]
+        run.files_read.extend(record.files_read)
+        run.errors.extend(record.errors)
+        for owner, paths in record.owned:
+            self._owned.update(dict.fromkeys(paths, owner))
+        run.packages += len(record.packages)
+        new = list(record.packages)
+        if is_language:
+            new = self._within_language_limit(new)
+        self._packages.extend(new)
+        return not self._stopped_language
 
     def _within_language_limit(self, new: list[Package]) -> list[Package]:
         room = self.limits.max_language_packages - self._language_count
@@ -354,10 +357,26 @@ class Collector:
         self._language_count += len(new)
         return new
 
+    def _scan_timeout(self, message: str) -> None:
+        self._limits_hit.append(LimitHit("scan_time", self.limits.collection_seconds, message))
+        self._problems.insert(0, message)
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return text if isinstance(exc, FSError | ValueError) and text else f"{type(exc).__name__}: {text}"
+
+def _by_root(units: Iterable[Unit]) -> dict[int, list[Unit]]:
+    groups: dict[int, list[Unit]] = defaultdict(list)
+    for unit in units:
+        groups[unit.key[0]].append(unit)
+    return groups
+
+
+def _reached_twice(group: Sequence[Unit]) -> bool:
+    """Whether two parts of one root's walk entered the same directory (possible through a bind mount)."""
+    entered: set[tuple[int, int]] = set()
+    total = 0
+    for unit in group:
+        entered |= unit.entered
+        total += len(unit.entered)
+    return len(entered) < total
 
 
 def _within(path: str, parent: str) -> bool:
