@@ -24,7 +24,7 @@ from functools import cmp_to_key
 from vigil.advisories.model import AffectedPackage, Range, Status
 from vigil.versions import InvalidVersion, compare
 from vigil.versions.osv import osv_compare
-from vigil.versions.ranges import _range_ecosystem, range_includes  # how OSV compares a range's versions
+from vigil.versions.ranges import range_ecosystem, range_includes
 
 # the most telling state first, when nothing names a fix
 NO_FIX_PRECEDENCE = (Status.WILL_NOT_FIX, Status.END_OF_LIFE, Status.AFFECTED)
@@ -102,7 +102,7 @@ def _next_fix(ecosystem: str, version: str, entry: AffectedPackage) -> list[str 
 
 
 def _holds(ecosystem: str, version: str, r: Range) -> bool:
-    return range_includes(_range_ecosystem(ecosystem, r.type), version, [{kind: v} for kind, v in r.events])
+    return range_includes(range_ecosystem(ecosystem, r.type), version, [{kind: v} for kind, v in r.events])
 
 
 def _from_zero(r: Range) -> bool:
@@ -112,7 +112,7 @@ def _from_zero(r: Range) -> bool:
 
 def _closing_fix(ecosystem: str, version: str, r: Range) -> str | None:
     """The `fixed` event that ends the stretch of `r` holding `version` (None: it ends unfixed)."""
-    scheme = _range_ecosystem(ecosystem, r.type)
+    scheme = range_ecosystem(ecosystem, r.type)
 
     def by_version(a: tuple[str, str], b: tuple[str, str]) -> int:
         return osv_compare(scheme, a[1], b[1])
@@ -129,7 +129,7 @@ def _closing_fix(ecosystem: str, version: str, r: Range) -> str | None:
 
 
 def _at_or_above(ecosystem: str, version: str, range_type: str, fix: str) -> bool:
-    return osv_compare(_range_ecosystem(ecosystem, range_type), version, fix) >= 0
+    return osv_compare(range_ecosystem(ecosystem, range_type), version, fix) >= 0
 
 
 def advisory_verdict(ecosystem: str, version: str, entries: Iterable[AffectedPackage]) -> Verdict | None:

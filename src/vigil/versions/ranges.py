@@ -19,7 +19,7 @@ from vigil.versions.registry import scheme_for
 _SEMVER_ECOSYSTEMS = frozenset({"npm", "crates.io", "Go", "Pub", "NuGet"})
 
 
-def _range_ecosystem(ecosystem: str, range_type: str) -> str:
+def range_ecosystem(ecosystem: str, range_type: str) -> str:
     """SEMVER ranges are compared as SemVer; in ecosystems whose versions are SemVer, with their scheme."""
     base = ecosystem.split(":", 1)[0]
     if range_type == "SEMVER" and base not in _SEMVER_ECOSYSTEMS:
@@ -61,6 +61,6 @@ def is_affected(ecosystem: str, version: str, affected: Mapping[str, Any]) -> bo
         range_type = str(entry.get("type", "ECOSYSTEM"))
         if range_type == "GIT":
             continue
-        if range_includes(_range_ecosystem(ecosystem, range_type), version, entry.get("events", ())):
+        if range_includes(range_ecosystem(ecosystem, range_type), version, entry.get("events", ())):
             return True
     return False
