@@ -1,0 +1,7 @@
+"""Every model of the fleet store, imported so that `Base.metadata` knows them all (Alembic, tests)."""
+
+from __future__ import annotations
+
+from vigil.store.base import Base
+
+__all__ = ["Base"]
