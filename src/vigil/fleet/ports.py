@@ -1,0 +1,56 @@
+"""What the fleet service's parts ask of each other, as Protocols (STYLE habit 3: services through
+constructors). `create_app` wires the implementations named in each docstring."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterator
+from typing import Protocol
+
+from vigil.findings.evaluate import Evaluation
+from vigil.fleet.model import Instance
+from vigil.inventory.model import Inventory
+
+
+class AccountsDirectory(Protocol):
+    """The accounts and their scanning configuration (`vigil.fleet.accounts.AccountsService`)."""
+
+    def enabled_accounts(self) -> list[str]:
+        """Accounts whose EC2 scanning is ENABLED: the only ones scanned."""
+        ...
+
+    def scan_mode(self, account_id: str) -> str:
+        """`EC2_HYBRID` or `EC2_SSM_AGENT_BASED`: the delegated administrator's for its members."""
+        ...
+
+    def deep_inspection_paths(self, account_id: str) -> tuple[str, ...]:
+        """The account's custom paths and its organization's (at most 5 + 5)."""
+        ...
+
+
+class FindingsRecorder(Protocol):
+    """The findings lifecycle (`vigil.findings.service.FindingsService`)."""
+
+    def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
+        """One evaluation of the instance: new findings ACTIVE (or SUPPRESSED by a filter), seen ones
+        updated, findings it no longer has CLOSED, closed ones that came back within 7 days reopened."""
+        ...
+
+    def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
+        """The instance was terminated, excluded by tag or became ineligible: its findings are CLOSED (and
+        purged after 3 days); a stopped instance keeps its findings and is never passed here."""
+        ...
+
+    def purge(self, now: dt.datetime) -> int:
+        """Delete what the lifecycle says is gone for good; returns how many findings were deleted."""
+        ...
+
+
+class InventorySource(Protocol):
+    """The instances' latest stored inventories (`vigil.scanning.inventories.InventoryStore`)."""
+
+    def latest(
+        self, account_ids: Collection[str], instance_ids: Collection[str] | None = None
+    ) -> Iterator[tuple[Instance, Inventory]]:
+        """Each instance of these accounts (or only these instances) with its latest inventory."""
+        ...
