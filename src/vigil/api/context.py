@@ -5,13 +5,18 @@ operation's input as botocore's model names its members (already validated again
 its output (serialised and checked against the model by the protocol layer). Each resource group builds its
 handlers from its own services (`operations(service, …) -> dict[operation name, Handler]`), so groups are
 written and tested apart and assembled by `create_app`.
+
+Routes of the Vigil API take the same `Caller` as a FastAPI dependency: `caller: CallerDep`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi import Request as HttpRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,18 @@ class Caller:
         return account_id in self.visible
 
 
+CALLER = "vigil.caller"  # where `SignedGate` puts the verified caller in the ASGI scope
 Request = Mapping[str, Any]
 Response = dict[str, Any]
 Handler = Callable[[Caller, Request], Response]
+
+
+def current_caller(request: HttpRequest) -> Caller:
+    """The caller `SignedGate` verified for this request (every route but the public ones has one)."""
+    caller = request.scope.get(CALLER)
+    if not isinstance(caller, Caller):
+        raise RuntimeError(f"{request.url.path} reached a route without a verified caller")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

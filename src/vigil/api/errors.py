@@ -7,6 +7,7 @@ The protocol layer turns each into the model's error shape (HTTP status, `x-amzn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class InspectorError(Exception):
@@ -18,6 +19,10 @@ class InspectorError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def members(self) -> dict[str, Any]:
+        """The members of the error's shape in the model."""
+        return {"message": self.message}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,10 @@ class ValidationException(InspectorError):
         super().__init__(message)
         self.reason = reason  # CANNOT_PARSE | FIELD_VALIDATION_FAILED | OTHER
         self.fields = fields
+
+    def members(self) -> dict[str, Any]:
+        fields = [{"name": f.name, "message": f.message} for f in self.fields]
+        return {**super().members(), "reason": self.reason, "fields": fields or None}
 
 
 class AccessDeniedException(InspectorError):
@@ -57,6 +66,9 @@ class ConflictException(InspectorError):
         self.resource_id = resource_id
         self.resource_type = resource_type
 
+    def members(self) -> dict[str, Any]:
+        return {**super().members(), "resourceId": self.resource_id, "resourceType": self.resource_type}
+
 
 class ServiceQuotaExceededException(InspectorError):
     code = "ServiceQuotaExceededException"
@@ -65,6 +77,9 @@ class ServiceQuotaExceededException(InspectorError):
     def __init__(self, message: str, *, resource_id: str = "") -> None:
         super().__init__(message)
         self.resource_id = resource_id
+
+    def members(self) -> dict[str, Any]:
+        return {**super().members(), "resourceId": self.resource_id}
 
 
 class ThrottlingException(InspectorError):
@@ -75,3 +90,43 @@ class ThrottlingException(InspectorError):
 class BadRequestException(InspectorError):
     code = "BadRequestException"
     status = 400
+
+
+class UnknownOperationException(InspectorError):
+    """A method and path that are no operation of Inspector's model."""
+
+    code = "UnknownOperationException"
+    status = 404
+
+
+class PayloadTooLargeException(InspectorError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class RequestTimeoutException(InspectorError):
+    code = "RequestTimeoutException"
+    status = 408
+
+
+# the signing layer's errors, as AWS's front door answers them (not in the service's model)
+
+
+class MissingAuthenticationTokenException(InspectorError):
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class IncompleteSignatureException(InspectorError):
+    code = "IncompleteSignatureException"
+    status = 400
+
+
+class InvalidSignatureException(InspectorError):
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class UnrecognizedClientException(InspectorError):
+    code = "UnrecognizedClientException"
+    status = 403

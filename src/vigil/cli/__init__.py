@@ -6,10 +6,12 @@ from vigil.cli.app import app
 from vigil.cli.db import db_app
 from vigil.cli.inventory import inventory
 from vigil.cli.scan import scan
+from vigil.cli.server import server_app
 
 app.command()(inventory)
 app.command()(scan)
 app.add_typer(db_app, name="db")
+app.add_typer(server_app, name="server")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.store import accounts  # noqa: F401  (the accounts aggregate's tables)
 from vigil.store.base import Base
 
 __all__ = ["Base"]

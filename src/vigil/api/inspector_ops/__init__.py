@@ -1,0 +1,1 @@
+"""Inspector's operations, one module per resource group: `operations(<services>) -> dict[name, Handler]`."""

@@ -1,0 +1,106 @@
+"""`vigil server`: make a server (init), run it, add accounts. A thin layer over `vigil.server`: each
+command prints JSON (or serves), and every error a user can cause is one `vigil: …` line, exit status 1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vigil.cli.app import EXIT_FAILURE, fail
+
+server_app = typer.Typer(
+    help="The fleet service: an Inspector2-compatible API over your fleet.", no_args_is_help=True
+)
+account_app = typer.Typer(help="The server's accounts.", no_args_is_help=True)
+server_app.add_typer(account_app, name="account")
+
+DirArgument = Annotated[Path, typer.Argument(help="The server's directory (settings, store, keys).")]
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from vigil.server.keyfile import KeyFileError
+    from vigil.server.serve import ServeError
+    from vigil.server.settings import SettingsError
+    from vigil.server.setup import SetupError
+
+    try:
+        yield
+    except (SetupError, SettingsError, KeyFileError, ServeError) as exc:
+        fail(str(exc), EXIT_FAILURE)
+    except SQLAlchemyError as exc:
+        fail(f"the fleet store: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", EXIT_FAILURE)
+    except ValueError as exc:  # a database URL of no supported kind, an unusable certificate
+        fail(str(exc), EXIT_FAILURE)
+    except OSError as exc:
+        fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}", EXIT_FAILURE)
+
+
+@server_app.command()
+def init(
+    directory: DirArgument,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="PostgreSQL store (postgresql+psycopg://…); default SQLite DIR/vigil.db."
+        ),
+    ] = None,
+    region: Annotated[str, typer.Option(help="The region clients sign for.")] = "local",
+) -> None:
+    """Make a server in DIR (which must not exist or be empty) and print its first account's keys as JSON."""
+    from vigil.server.setup import init_server
+
+    with _clear_errors():
+        keys = init_server(directory, database_url=database_url, region=region)
+    typer.echo(json.dumps(keys.to_json()))
+
+
+@server_app.command()
+def run(
+    directory: DirArgument,
+    listen: Annotated[
+        str | None, typer.Option(help="HOST:PORT (default: the settings', 127.0.0.1:8443).")
+    ] = None,
+    http: Annotated[
+        bool, typer.Option("--http", help="Plain HTTP instead of HTTPS (loopback only).")
+    ] = False,
+) -> None:
+    """Serve the Inspector2 API and the Vigil API until SIGTERM; prints {"endpoint"} when ready."""
+    from vigil.server.serve import serve
+    from vigil.server.settings import Listen, load_settings
+
+    with _clear_errors():
+        settings = load_settings(directory)
+        address = Listen.parse(listen) if listen else settings.listen
+        serve(settings, listen=address, http=http, announce=_announce)
+
+
+def _announce(endpoint: str) -> None:
+    typer.echo(json.dumps({"endpoint": endpoint}))
+
+
+@account_app.command("create")
+def account_create(
+    directory: DirArgument,
+    name: Annotated[str, typer.Option(help="The account's name.")],
+) -> None:
+    """Add an account to the server's organization and print its keys as JSON."""
+    from vigil.fleet.accounts import InvalidValue
+    from vigil.server.setup import create_account
+
+    with _clear_errors():
+        try:
+            keys = create_account(directory, name)
+        except InvalidValue as exc:
+            fail(f"--{exc.field}: {exc.message}", EXIT_FAILURE)
+    typer.echo(json.dumps(keys.to_json()))
+
+
+__all__ = ["server_app"]

@@ -1,0 +1,1 @@
+"""`vigil server`: settings, TLS, secrets at rest, the service's assembly and its process."""

@@ -1,0 +1,111 @@
+"""`vigil server run`: the service in a uvicorn server, HTTPS unless told otherwise (and then only on
+loopback), stopping cleanly on SIGTERM or Ctrl-C with every background service stopped.
+
+The listening socket is bound before the app starts, so port 0 picks a free port and the endpoint announced
+once the server is ready is the one clients can use.
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from vigil.api.app import create_app
+from vigil.clock import Clock, system_clock
+from vigil.server import tls
+from vigil.server.assembly import assemble
+from vigil.server.runtime import open_runtime
+from vigil.server.settings import Listen, Settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+KEEP_ALIVE_SECONDS = 5
+
+
+class ServeError(ValueError):
+    """The server cannot start as asked."""
+
+
+def bind(listen: Listen) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    try:
+        return socket.create_server((listen.host, listen.port), family=family)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
+
+
+def serve(
+    settings: Settings,
+    *,
+    listen: Listen,
+    http: bool = False,
+    announce: Callable[[str], None] = print,
+    clock: Clock = system_clock,
+) -> None:
+    """Serve until SIGTERM or SIGINT; `announce(endpoint)` once requests are answered."""
+    if http and not listen.loopback:
+        raise ServeError(
+            f"--http serves plain HTTP: refused on {listen.host}, which is not a loopback address"
+        )
+    ssl: dict[str, Any] = {}
+    if not http:
+        certificate, key = settings.path(settings.tls_certificate), settings.path(settings.tls_private_key)
+        tls.ensure_names(certificate, key, tls.names_for(listen), clock())
+        ssl = {"ssl_certfile": str(certificate), "ssl_keyfile": str(key)}
+    sock = bind(listen)
+    endpoint = listen.url("http" if http else "https", port=sock.getsockname()[1])
+    with sock, open_runtime(settings, clock=clock) as runtime:
+        parts = assemble(runtime)
+        app = create_app(
+            settings,
+            keys=runtime.accounts,
+            operations=parts.operations,
+            routers=parts.routers,
+            background=parts.background,
+            clock=clock,
+            on_ready=lambda: announce(endpoint),
+        )
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            log_config=_logging(),
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            server_header=False,
+            **ssl,
+        )
+        server = uvicorn.Server(config)
+        with _quiet_after_stop():
+            server.run(sockets=[sock])
+
+
+def _logging() -> dict[str, Any]:
+    """uvicorn's logging, all of it on stderr (stdout carries the JSON `vigil server run` announces), with
+    Vigil's own loggers on the same handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["loggers"]["vigil"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+@contextmanager
+def _quiet_after_stop() -> Iterator[None]:
+    """uvicorn raises the signal that stopped it again once it is done; with these handlers in place that
+    second signal ends nothing, and `vigil server run` exits 0 after a clean stop."""
+    previous = {sig: signal.signal(sig, _ignored) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignored(signum: int, frame: FrameType | None) -> None:
+    return None
