@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.fixtures", "tests.support.store"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.store", "tests.support.server"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vigil.api.app import create_app
 from vigil.clock import Clock, system_clock
@@ -79,11 +80,24 @@ def serve(
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
             server_header=False,
+            http=_PromptShutdown,
             **ssl,
         )
         server = uvicorn.Server(config)
         with _quiet_after_stop():
             server.run(sockets=[sock])
+
+
+class _PromptShutdown(H11Protocol):
+    """On shutdown an idle keep-alive connection is dropped at once: closing a TLS one politely waits for
+    the client's close_notify, which an idle client in a connection pool never sends (measured: every stop
+    took the whole graceful timeout while a boto3 client was connected)."""
+
+    def shutdown(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        super().shutdown()
+        if idle:
+            self.transport.abort()
 
 
 def _logging() -> dict[str, Any]:
