@@ -42,6 +42,13 @@ class ValidationException(InspectorError):
         self.reason = reason  # CANNOT_PARSE | FIELD_VALIDATION_FAILED | OTHER
         self.fields = fields
 
+    @classmethod
+    def of_field(cls, name: str, message: str) -> ValidationException:
+        """One member of the request is wrong: `message` says how."""
+        return cls(
+            f"{name}: {message}", reason="FIELD_VALIDATION_FAILED", fields=(FieldProblem(name, message),)
+        )
+
     def members(self) -> dict[str, Any]:
         fields = [{"name": f.name, "message": f.message} for f in self.fields]
         return {**super().members(), "reason": self.reason, "fields": fields or None}

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from vigil.api.errors import FieldProblem, ValidationException
+from vigil.api.errors import ValidationException
 
 T = TypeVar("T")
 
@@ -41,6 +41,5 @@ def _after(token: str) -> str:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         document = None
     if not isinstance(document, dict) or not isinstance(document.get("after"), str):
-        problem = FieldProblem("nextToken", "not a token this server gave")
-        raise ValidationException("invalid nextToken", reason="FIELD_VALIDATION_FAILED", fields=(problem,))
+        raise ValidationException.of_field("nextToken", "not a token this server gave")
     return str(document["after"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -202,8 +202,14 @@ def visible(session: Session, caller_id: str) -> frozenset[str]:
     return administered(session, caller_id) | {caller_id}
 
 
-def _unique(account_ids: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(account_ids))
+def _requested(
+    session: Session, caller_id: str, account_ids: Sequence[str]
+) -> Iterator[tuple[str, store.AccountRow | None]]:
+    """Each account a batch call names (the caller's own when none), with its row if the caller may act
+    on it, else None."""
+    allowed = visible(session, caller_id)
+    for account_id in dict.fromkeys(account_ids or [caller_id]):
+        yield account_id, store.account(session, account_id) if account_id in allowed else None
 
 
 class AccountsService:
@@ -289,10 +295,8 @@ class AccountsService:
 
     def statuses(self, caller_id: str, account_ids: Sequence[str]) -> BatchOutcome:
         with transaction(self._sessions) as session:
-            allowed = visible(session, caller_id)
             done, failed = [], []
-            for account_id in _unique(account_ids or [caller_id]):
-                row = store.account(session, account_id) if account_id in allowed else None
+            for account_id, row in _requested(session, caller_id, account_ids):
                 if row is None:
                     failed.append(_denied(account_id))
                 else:
@@ -308,10 +312,8 @@ class AccountsService:
             )
         now = self._clock()
         with transaction(self._sessions) as session:
-            allowed = visible(session, caller_id)
             done, failed = [], []
-            for account_id in _unique(account_ids or [caller_id]):
-                row = store.account(session, account_id) if account_id in allowed else None
+            for account_id, row in _requested(session, caller_id, account_ids):
                 if row is None:
                     failed.append(_denied(account_id))
                     continue

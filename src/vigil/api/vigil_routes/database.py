@@ -6,6 +6,7 @@ organization's management account (the server's first account) makes the server 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,14 +18,17 @@ from pydantic.alias_generators import to_camel
 from vigil.advisories.feeds import FeedsFileError
 from vigil.advisories.schema import DatabaseError
 from vigil.advisories.service import database_status, update_feeds
-from vigil.advisories.store import AdvisoryDB, SourceStatus
+from vigil.advisories.store import AdvisoryDB
 from vigil.advisories.update import Feed
 from vigil.api.context import CallerDep
-from vigil.api.errors import AccessDeniedException, FieldProblem, InspectorError, ValidationException
+from vigil.api.errors import AccessDeniedException, InspectorError, ValidationException
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # read from the advisories' frozen results by attribute, written in camelCase
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, from_attributes=True
+    )
 
 
 class SourceOut(_Camel):
@@ -73,17 +77,6 @@ class FeedsUpdateOut(_Camel):
     version: int
 
 
-def _source(status: SourceStatus) -> SourceOut:
-    return SourceOut(
-        name=status.name,
-        url=status.url,
-        licence=status.licence,
-        updated_at=status.updated_at,
-        records=status.records,
-        errors=status.errors,
-    )
-
-
 def router(
     advisories: AdvisoryDB,
     *,
@@ -103,7 +96,7 @@ def router(
                 version=status.version,
                 size_bytes=status.size_bytes,
                 counts=dict(status.counts),
-                sources=[_source(s) for s in status.sources],
+                sources=[SourceOut.model_validate(s) for s in status.sources],
             )
 
     @routes.get("/feeds", response_model=FeedsOut)
@@ -113,14 +106,7 @@ def router(
             configured = feeds()
             return FeedsOut(
                 feeds=[
-                    FeedOut(
-                        name=f.name,
-                        url=f.url,
-                        importer=f.importer,
-                        licence=f.licence,
-                        kind=f.kind,
-                        source=_source(s) if (s := advisories.source(f.name)) else None,
-                    )
+                    FeedOut.model_validate(dataclasses.asdict(f) | {"source": advisories.source(f.name)})
                     for f in configured
                 ]
             )
@@ -137,24 +123,13 @@ def router(
             if body.feeds is not None:
                 unknown = sorted(set(body.feeds) - {f.name for f in configured})
                 if unknown:
-                    problem = FieldProblem("feeds", f"no configured feed named {', '.join(unknown)}")
-                    raise ValidationException(
-                        problem.message, reason="FIELD_VALIDATION_FAILED", fields=(problem,)
+                    raise ValidationException.of_field(
+                        "feeds", f"no configured feed named {', '.join(unknown)}"
                     )
                 configured = [f for f in configured if f.name in body.feeds]
             results = update_feeds(advisories.path, configured, timeout=timeout)
             return FeedsUpdateOut(
-                results=[
-                    FeedResultOut(
-                        feed=r.feed,
-                        status=r.status,
-                        detail=r.detail,
-                        version=r.version,
-                        changed_keys=r.changed_keys,
-                    )
-                    for r in results
-                ],
-                version=advisories.version,
+                results=[FeedResultOut.model_validate(r) for r in results], version=advisories.version
             )
 
     return routes
