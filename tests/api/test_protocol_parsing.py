@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from vigil.api import errors
 from vigil.api.errors import ValidationException
 from vigil.api.protocol.model import RouteTable, inspector_model
 from vigil.api.protocol.parse import parse_request
@@ -70,3 +71,18 @@ def test_every_operation_of_the_model_has_a_route_of_its_own():
         key = (operation.http["method"], operation.http["requestUri"])
         assert key not in seen, (operation.name, seen.get(key))
         seen[key] = operation.name
+
+
+def test_each_error_vigil_raises_has_the_status_of_its_shape_in_the_model():
+    modelled = {shape.name: shape.metadata["error"]["httpStatusCode"] for shape in ROUTES.model.error_shapes}
+    raised = [
+        errors.ValidationException,
+        errors.AccessDeniedException,
+        errors.ResourceNotFoundException,
+        errors.ConflictException,
+        errors.ServiceQuotaExceededException,
+        errors.ThrottlingException,
+        errors.BadRequestException,
+        errors.InspectorError,
+    ]
+    assert {e.code: e.status for e in raised} == {e.code: modelled[e.code] for e in raised}

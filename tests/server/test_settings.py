@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,8 @@ def test_paths_may_be_absolute(tmp_path):
     save_settings(Settings(tmp_path, advisory_db=elsewhere))
     settings = load_settings(tmp_path)
     assert settings.path(settings.advisory_db) == elsewhere
+
+
+def test_a_wildcard_listen_address_is_reached_by_this_hosts_name():
+    assert Listen.parse("0.0.0.0:8443").url() == f"https://{socket.gethostname()}:8443"
+    assert Listen.parse("[::1]:8443").url("http", port=9) == "http://[::1]:9"

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # botocore's rule for region names, which go into every signature's credential scope
 _REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _LOOPBACK_NAMES = ("localhost",)
+_WILDCARD = ("0.0.0.0", "::")
 
 
 class SettingsError(ValueError):
@@ -84,8 +86,14 @@ class Listen:
         except ValueError:
             return False
 
+    @property
+    def wildcard(self) -> bool:
+        return self.host in _WILDCARD
+
     def url(self, scheme: str = "https", port: int | None = None) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """Where clients reach it: this host's name when it listens on every address."""
+        host = socket.gethostname() if self.wildcard else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port if port is None else port}"
 
     def __str__(self) -> str:

@@ -65,6 +65,7 @@ def init_server(
         raise SetupError(f"{directory} exists and is not an empty directory: refusing to overwrite it")
     with _undone_on_failure(directory):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)  # an empty folder given may have been made readable by others
         save_settings(Settings(directory, region=region, database_url=database_url))
         settings = load_settings(directory)  # the same checks as every later start
         sealer = KeyFile.create(settings.path(settings.secrets_key))

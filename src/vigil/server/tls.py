@@ -23,7 +23,6 @@ from vigil.server.settings import Listen
 
 VALIDITY = dt.timedelta(days=3650)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-_WILDCARD = ("0.0.0.0", "::", "")
 SUBJECT = x509.Name(
     [x509.NameAttribute(NameOID.COMMON_NAME, "Vigil server (self-signed by vigil server init)")]
 )
@@ -31,7 +30,7 @@ SUBJECT = x509.Name(
 
 def names_for(listen: Listen) -> list[str]:
     """The names a client may use to reach this listen address (all of this host's for a wildcard)."""
-    if listen.host not in _WILDCARD:
+    if not listen.wildcard:
         return [*LOOPBACK_NAMES, listen.host] if listen.loopback else [listen.host]
     hostname = socket.gethostname()
     try:
