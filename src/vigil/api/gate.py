@@ -95,6 +95,10 @@ class SignedGate:
         except InspectorError as error:
             await respond_error(send, self.model, error)
             return
+        except Exception:
+            log.exception("%s %s: the signature could not be checked", scope["method"], scope["path"])
+            await respond_error(send, self.model, InspectorError("internal error: see the server's log"))
+            return
         replayed = False
 
         async def replay() -> Message:
