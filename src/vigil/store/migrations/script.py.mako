@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import vigil.store.base  # noqa: F401  (autogenerate writes vigil.store.base.UtcDateTime)
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
