@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.store import fleet, inventories, scans
 from vigil.store.base import Base
 
-__all__ = ["Base"]
+__all__ = ["Base", "fleet", "inventories", "scans"]
