@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.scanning.fleetkit import (
+    UNKNOWN_OS,
     VPN_PACKAGES,
     WEB_PACKAGES,
     FakeAccounts,
@@ -27,12 +28,17 @@ from vigil.store.engine import session_factory
 
 @pytest.fixture(scope="session")
 def machine_images(image_cache) -> dict[str, Path]:
-    """`web` (curl 7.74.0-1.3+deb11u5) and `vpn` (libreswan 4.3-1+deb11u2): Debian 11 qcow2 disks."""
-    folder = image_cache.get(
-        "scanning-machines-v1",
-        lambda d: (debian_image(d, "web", WEB_PACKAGES), debian_image(d, "vpn", VPN_PACKAGES)),
-    )
-    return {name: folder / f"{name}.qcow2" for name in ("web", "vpn")}
+    """qcow2 disks: `web` (Debian 11, curl 7.74.0-1.3+deb11u5), `vpn` (Debian 11, libreswan 4.3-1+deb11u2),
+    `unknown-os` (an OS Vigil has no advisories for), `btrfs` (Debian 11 on a filesystem Vigil cannot read)."""
+
+    def build(folder: Path) -> None:
+        debian_image(folder, "web", WEB_PACKAGES)
+        debian_image(folder, "vpn", VPN_PACKAGES)
+        debian_image(folder, "unknown-os", VPN_PACKAGES, os_release=UNKNOWN_OS)
+        debian_image(folder, "btrfs", VPN_PACKAGES, filesystem="btrfs")
+
+    folder = image_cache.get("scanning-machines-v3", build)
+    return {p.stem: p for p in folder.glob("*.qcow2")}
 
 
 @pytest.fixture
@@ -46,9 +52,13 @@ def fleet_dir(tmp_path, machine_images) -> Path:
 
 
 @pytest.fixture
-def advisories(tmp_path) -> tuple[AdvisoryDB, Path]:
-    db, listing = advisories_without_curl_fix(tmp_path / "advisories")
-    yield db, listing
+def advisories(image_cache, tmp_path) -> tuple[AdvisoryDB, Path]:
+    """A copy of the advisory database (built once per session) this test may update, and its DSA list."""
+    built = image_cache.get("scanning-advisories-v1", advisories_without_curl_fix)
+    folder = tmp_path / "advisories"
+    shutil.copytree(built, folder, ignore=shutil.ignore_patterns(".*"))
+    db = AdvisoryDB(folder / "advisories.db")
+    yield db, folder / "DSA-list"
     db.close()
 
 

@@ -30,6 +30,8 @@ BULLSEYE = (
 )
 WEB_PACKAGES = (("curl", "7.74.0-1.3+deb11u5", None), ("libcurl4", "7.74.0-1.3+deb11u5", "curl"))
 VPN_PACKAGES = (("libreswan", "4.3-1+deb11u2", None), ("base-files", "11.1+deb11u5", None))
+PYTHON_PACKAGES = (("requests", "2.25.1"), ("urllib3", "1.26.5"))
+UNKNOWN_OS = 'NAME="Vigil Contract"\nID=vigil-contract\nVERSION_ID="1"\n'
 
 
 class FakeClock:
@@ -95,19 +97,36 @@ def _stanza(name: str, version: str, source: str | None) -> str:
     return f"Package: {name}\nStatus: install ok installed\nArchitecture: amd64\n{src}Version: {version}\n"
 
 
-def debian_tree(root: Path, packages: Collection[tuple[str, str, str | None]]) -> Path:
-    """A Debian 11 root with these dpkg packages (name, version, source)."""
+def debian_tree(
+    root: Path, packages: Collection[tuple[str, str, str | None]], *, os_release: str = BULLSEYE
+) -> Path:
+    """A Debian 11 root with these dpkg packages (name, version, source) and a Python application with two
+    packages."""
     (root / "etc").mkdir(parents=True)
-    (root / "etc/os-release").write_text(BULLSEYE)
+    (root / "etc/os-release").write_text(os_release)
     (root / "var/lib/dpkg").mkdir(parents=True)
     (root / "var/lib/dpkg/status").write_text("\n".join(_stanza(*p) for p in packages))
+    for name, version in PYTHON_PACKAGES:
+        dist_info = root / f"srv/app/venv/lib/python3.9/site-packages/{name}-{version}.dist-info"
+        dist_info.mkdir(parents=True)
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     return root
 
 
-def debian_image(work: Path, name: str, packages: Collection[tuple[str, str, str | None]]) -> Path:
-    """A qcow2 disk holding one ext4 filesystem with a Debian 11 root (a few hundred KiB on disk)."""
-    tree = debian_tree(work / f"{name}-tree", packages)
-    raw = im.make_ext(tree, work / f"{name}.ext4", size=16 * im.MIB)
+def debian_image(
+    work: Path,
+    name: str,
+    packages: Collection[tuple[str, str, str | None]],
+    *,
+    os_release: str = BULLSEYE,
+    filesystem: str = "ext4",
+) -> Path:
+    """A qcow2 disk holding one filesystem (ext4 or btrfs) with a Debian root (a few hundred KiB on disk)."""
+    tree = debian_tree(work / f"{name}-tree", packages, os_release=os_release)
+    if filesystem == "btrfs":
+        raw = im.make_btrfs(tree, work / f"{name}.fs")
+    else:
+        raw = im.make_ext(tree, work / f"{name}.fs", size=16 * im.MIB)
     qcow2 = im.convert(raw, work / f"{name}.qcow2", "qcow2")
     raw.unlink()
     shutil.rmtree(tree)
@@ -131,19 +150,18 @@ def write_fleet(path: Path, instances: list[dict[str, Any]], kms_keys: list[dict
     return path
 
 
-def advisories_without_curl_fix(folder: Path) -> tuple[AdvisoryDB, Path]:
-    """A writable advisory database of the real DSA list without DSA-5365 (curl), and the list's path: write
-    the whole list there and import it again (`add_curl_fix`) to publish a new version touching curl."""
+def advisories_without_curl_fix(folder: Path) -> None:
+    """In `folder`: the real DSA list without DSA-5365 (curl) and an advisory database of it; write the whole
+    list there and import it again (`add_curl_fix`) to publish a new version touching curl."""
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "DSA-list"
     text = DSA_LIST.read_text()
     start = text.index(CURL_ADVISORY)
     end = text.index("\n[", start) + 1
     listing.write_text(text[:start] + text[end:])
-    db = AdvisoryDB(folder / "advisories.db")
-    outcome = import_path(db, listing)
+    with AdvisoryDB(folder / "advisories.db") as db:
+        outcome = import_path(db, listing)
     assert not outcome.errors
-    return db, listing
 
 
 def add_curl_fix(db: AdvisoryDB, listing: Path) -> int:
@@ -152,3 +170,25 @@ def add_curl_fix(db: AdvisoryDB, listing: Path) -> int:
     outcome = import_path(db, listing)
     assert not outcome.errors
     return outcome.result.version
+
+
+def attach(world: Any, path: Path, account_id: str = ACCOUNT) -> Any:
+    """Attach a fleet file to the account, as `PUT /vigil/v1/providers/local` does."""
+    from vigil.fleet import discovery
+    from vigil.fleet.providers.local import LocalProvider
+
+    return discovery.attach(world.services.sessions, account_id, LocalProvider(path), world.clock())
+
+
+def scan_now(world: Any, instance_id: str, account_id: str = ACCOUNT) -> Any:
+    """Queue and run one agentless scan of the instance (the scheduler's task), and return its record."""
+    from vigil.scanning import tasks
+
+    queued = world.services.scans.queue(account_id, instance_id, "request", world.clock())
+    tasks.scan_instance(world.services, queued.scan_id)
+    return world.services.scans.get(queued.scan_id)
+
+
+def coverage_of(world: Any, instance_id: str, account_id: str = ACCOUNT) -> tuple[str, str]:
+    (found,) = world.services.coverage.covered([account_id], instance_ids=[instance_id])
+    return found.status_code, found.reason

@@ -134,9 +134,12 @@ def instances_of(
     after: tuple[str, str] | None = None,
     limit: int | None = None,
     instance_ids: Collection[str] | None = None,
+    state: str | None = None,
 ) -> Iterator[InstanceRecord]:
-    """The accounts' instances in (account, instance id) order, from after `after`."""
+    """The accounts' instances (in this state) in (account, instance id) order, from after `after`."""
     query = select(InstanceRow).where(InstanceRow.account_id.in_(sorted(account_ids)))
+    if state is not None:
+        query = query.where(InstanceRow.state == state)
     if instance_ids is not None:
         query = query.where(InstanceRow.instance_id.in_(sorted(instance_ids)))
     if after is not None:

@@ -165,8 +165,8 @@ class AgentlessScanner:
         )
 
     def _collect(self, taken: Sequence[Snapshot], cancelled: threading.Event) -> Inventory:
-        """The instance's inventory, read from its snapshots, named by its volumes (so that the same disks
-        give the same content hash whichever scan read them)."""
+        """The instance's inventory, read from its snapshots, its disks named by their devices: the same disks
+        give the same content hash whichever scan read them, on whichever instance (a clone)."""
         limit = self.limits.time_limit_s
         fs, target = open_target([s.path for s in taken], timeout=limit)
         try:
@@ -181,7 +181,7 @@ class AgentlessScanner:
         finally:
             fs.close()
         problems = tuple(_renamed(p, taken) for p in inventory.target.problems)
-        renamed = dataclasses.replace(target, paths=tuple(s.volume_id for s in taken), problems=problems)
+        renamed = dataclasses.replace(target, paths=tuple(s.device for s in taken), problems=problems)
         return dataclasses.replace(inventory, target=renamed)
 
     def _finish(self, scan: ScanRecord, outcome: Outcome) -> ScanRecord:
@@ -262,7 +262,7 @@ def _stop_when(cancelled: threading.Event) -> Callable[[int, int], None]:
 
 def _renamed(problem: str, taken: Sequence[Snapshot]) -> str:
     for snapshot in taken:
-        problem = problem.replace(snapshot.path, snapshot.volume_id)
+        problem = problem.replace(snapshot.path, snapshot.device)
     return problem
 
 

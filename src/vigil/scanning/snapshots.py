@@ -35,12 +35,13 @@ class Snapshot:
     """What a scan reads for one volume: a reflink copy, or the image itself (in place), and why."""
 
     volume_id: str
+    device: str
     path: str
     method: str  # reflink | in-place
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        data = {"volumeId": self.volume_id, "method": self.method}
+        data = {"volumeId": self.volume_id, "device": self.device, "method": self.method}
         if self.note:
             data["note"] = self.note
         return data
@@ -66,12 +67,12 @@ class SnapshotStore:
         source = Path(volume.source)
         refers = _names_other_files(source)
         if refers:
-            return Snapshot(volume.volume_id, str(source), IN_PLACE, refers)
+            return Snapshot(volume.volume_id, volume.device, str(source), IN_PLACE, refers)
         copy = folder / f"volume-{index}{source.suffix[:16]}"
         failure = reflink(source, copy)
         if failure is None:
-            return Snapshot(volume.volume_id, str(copy), REFLINK)
-        return Snapshot(volume.volume_id, str(source), IN_PLACE, f"no reflink copy: {failure}")
+            return Snapshot(volume.volume_id, volume.device, str(copy), REFLINK)
+        return Snapshot(volume.volume_id, volume.device, str(source), IN_PLACE, f"no reflink copy: {failure}")
 
     def delete(self, scan_id: str) -> None:
         _remove(self.root / scan_id)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from vigil.clock import Clock
 from vigil.scanning.coverage import ACTIVE, AGENTLESS, Coverage
 from vigil.store.fleet import UsagePeriodRow
 
@@ -104,3 +105,15 @@ def forget(session: Session, now: dt.datetime) -> None:
     """Drop the periods that ended before the 30-day window."""
     for row in session.scalars(select(UsagePeriodRow).where(UsagePeriodRow.ended_at < now - WINDOW)):
         session.delete(row)
+
+
+class UsageReports:
+    """`ListUsageTotals` for the accounts a caller may see."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+        self.sessions = sessions
+        self.clock = clock
+
+    def totals(self, account_ids: Collection[str]) -> list[UsageTotal]:
+        with self.sessions() as session:
+            return totals(session, account_ids, self.clock())

@@ -1,0 +1,1 @@
+"""Inspector operations, one module per resource group: `operations(<its services>) -> {name: Handler}`."""
