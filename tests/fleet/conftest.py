@@ -1,5 +1,21 @@
 """The fleet tests use the scanning tests' machines, fleet folders and services."""
 
-from tests.scanning.conftest import advisories, fleet_dir, machine_images, world
+from tests.scanning.conftest import (
+    _migrated_postgresql,
+    _migrated_sqlite,
+    advisories,
+    fleet_dir,
+    fleet_engine,
+    machine_images,
+    world,
+)
 
-__all__ = ["advisories", "fleet_dir", "machine_images", "world"]
+__all__ = [
+    "_migrated_postgresql",
+    "_migrated_sqlite",
+    "advisories",
+    "fleet_dir",
+    "fleet_engine",
+    "machine_images",
+    "world",
+]

@@ -18,8 +18,8 @@ WEB, VPN, DB = "i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-0a1b2c3d4e5f6000
 
 
 @pytest.fixture
-def sessions(store_engine):
-    return session_factory(store_engine)
+def sessions(fleet_engine):
+    return session_factory(fleet_engine)
 
 
 def _fleet(fleet_dir, *instances, keys=()):

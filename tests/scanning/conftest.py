@@ -4,10 +4,13 @@ findings services, real Debian images (built once per session) and an advisory d
 from __future__ import annotations
 
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
 from tests.scanning.fleetkit import (
     UNKNOWN_OS,
     VPN_PACKAGES,
@@ -18,12 +21,60 @@ from tests.scanning.fleetkit import (
     advisories_without_curl_fix,
     debian_image,
 )
+from tests.support.store import POSTGRES_ADMIN
 
 from vigil.advisories.store import AdvisoryDB
 from vigil.scanning.executor import InlineExecutor
 from vigil.scanning.scheduler import Scheduler
 from vigil.scanning.services import FleetServices
-from vigil.store.engine import session_factory
+from vigil.store.engine import make_engine, session_factory
+from vigil.store.migrate import migrate
+from vigil.store.models import Base
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory) -> Path:
+    """A migrated SQLite store, copied by each test that wants one (migrating costs more than copying)."""
+    path = tmp_path_factory.mktemp("fleet-store") / "vigil.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgresql() -> Iterator[str]:
+    """A PostgreSQL database of this worker's own, migrated once; each test starts from empty tables."""
+    name = f"vigil_fleet_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fleet_engine(request, tmp_path) -> Iterator[Engine]:
+    """An engine on an empty, migrated store: SQLite or PostgreSQL (the same tests run on both)."""
+    if request.param == "sqlite":
+        path = tmp_path / "vigil.db"
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), path)
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        engine = make_engine(request.getfixturevalue("_migrated_postgresql"))
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +105,7 @@ def fleet_dir(tmp_path, machine_images) -> Path:
 @pytest.fixture
 def advisories(image_cache, tmp_path) -> tuple[AdvisoryDB, Path]:
     """A copy of the advisory database (built once per session) this test may update, and its DSA list."""
-    built = image_cache.get("scanning-advisories-v1", advisories_without_curl_fix)
+    built = image_cache.get("scanning-advisories-v2", advisories_without_curl_fix)
     folder = tmp_path / "advisories"
     shutil.copytree(built, folder, ignore=shutil.ignore_patterns(".*"))
     db = AdvisoryDB(folder / "advisories.db")
@@ -76,13 +127,13 @@ class World:
 
 
 @pytest.fixture
-def world(store_engine, advisories, tmp_path) -> World:
+def world(fleet_engine, advisories, tmp_path) -> World:
     """The fleet's services on a migrated store, run by an inline executor."""
     clock, accounts, findings = FakeClock(), FakeAccounts(), RecordingFindings()
     db, listing = advisories
     snapshots = tmp_path / "snapshots"
     services = FleetServices(
-        session_factory(store_engine),
+        session_factory(fleet_engine),
         clock,
         accounts,
         findings,

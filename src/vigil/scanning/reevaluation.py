@@ -105,6 +105,7 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
 
     A database whose version went back (replaced by an older one) has every stored inventory evaluated.
     """
+    services.advisories.refresh()  # another process's commit (`vigil db import`) is matched, not a cache
     current = services.advisories.version
     known = read_state(services.sessions, STATE_KEY)
     if known is None:

@@ -51,6 +51,8 @@ class AdvisorySource(FindingsReader, Protocol):
 
     def changed_keys(self, since: int) -> set[ChangeKey]: ...
 
+    def refresh(self) -> None: ...
+
 
 class FleetServices:
     """Everything the fleet's tasks need. `update_feeds` runs the server's feed update (None: no feeds)."""
