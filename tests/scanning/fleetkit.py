@@ -180,10 +180,9 @@ def _import_dsa_list(db: AdvisoryDB, listing: Path) -> int:
 
 def attach(world: Any, path: Path, account_id: str = ACCOUNT) -> Any:
     """Attach a fleet file to the account, as `PUT /vigil/v1/providers/local` does."""
-    from vigil.fleet import discovery
-    from vigil.fleet.providers.local import LocalProvider
+    from vigil.scanning.operations import FleetOperations
 
-    return discovery.attach(world.services.sessions, account_id, LocalProvider(path), world.clock())
+    return FleetOperations(world.services, world.executor).attach_local(account_id, str(path))
 
 
 def scan_now(world: Any, instance_id: str, account_id: str = ACCOUNT) -> Any:
