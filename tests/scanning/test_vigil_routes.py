@@ -62,7 +62,7 @@ def _as(account, members=()):
 
 
 def test_an_account_attaches_its_fleet_file_and_sees_its_instances(api):
-    world, client, path = api
+    _, client, path = api
     response = client.put("/vigil/v1/providers/local", json={"path": str(path)}, headers=_as(ACCOUNT))
     assert response.status_code == 200, response.text
     assert response.json()["discovery"]["new"] == [WEB, VPN, STOPPED]
@@ -138,7 +138,7 @@ def test_scan_now_is_refused_for_what_cannot_be_scanned(api):
 
 
 def test_a_member_reaches_nothing_of_another_account_and_the_administrator_names_the_account(api):
-    world, client, path = api
+    _, client, path = api
     client.put("/vigil/v1/providers/local", json={"path": str(path)}, headers=_as(ACCOUNT))
     client.put("/vigil/v1/providers/local", json={"path": str(path)}, headers=_as(OTHER))
     scan = client.post("/vigil/v1/scans", json={"instanceId": WEB}, headers=_as(ACCOUNT)).json()
