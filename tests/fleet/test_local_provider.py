@@ -81,22 +81,22 @@ def test_a_terminated_instances_disks_may_be_gone(fleet_dir):
     assert gone.state is InstanceState.TERMINATED
 
 
-def test_every_problem_is_named_with_its_place_in_the_file(fleet_dir):
-    (fleet_dir / "images/folder.qcow2").mkdir()
+def test_what_the_schema_refuses_is_named_with_its_place_in_the_file(fleet_dir):
     path = write_fleet(fleet_dir / "fleet.yaml", [
-        instance("i-0a1b2c3d4e5f60001", [volume("images/web.qcow2", "vol-01", kmsKeyId="key-9", encrypted=True)]),
-        instance("i-0a1b2c3d4e5f60001", [volume("images/missing.qcow2", "vol-01")]),
-        instance("i-XYZ", [volume("../outside.qcow2", "vol-03")], state="rebooting", colour="blue"),
-        instance("i-0a1b2c3d4e5f60004", [volume("images/folder.qcow2", "vol-04"),
-                                         volume("images/vpn.qcow2", "vol-05", kmsKeyId="key-1")]),
-    ], kms_keys=[{"keyId": "key-1"}])  # fmt: skip
+        instance("i-0a1b2c3d4e5f60001", [volume("images/web.qcow2", "vol-01")]),
+        instance("i-XYZ", [volume("images/web.qcow2", "vol-03")], state="rebooting", colour="blue"),
+    ])  # fmt: skip
     problems = _problems(path)
     for expected in (
-        "instances[2].instanceId: String should match pattern",
-        "instances[2].state: Input should be 'pending', 'running', 'stopped' or 'terminated'",
-        "instances[2].colour: Extra inputs are not permitted",
+        "instances[1].instanceId: String should match pattern",
+        "instances[1].state: Input should be 'pending', 'running', 'stopped' or 'terminated'",
+        "instances[1].colour: Extra inputs are not permitted",
     ):
         assert expected in problems, problems
+
+
+def test_every_problem_of_ids_keys_and_files_is_named_with_its_place_in_the_file(fleet_dir):
+    (fleet_dir / "images/folder.qcow2").mkdir()
     path = write_fleet(fleet_dir / "fleet.yaml", [
         instance("i-0a1b2c3d4e5f60001", [volume("images/web.qcow2", "vol-01", kmsKeyId="key-9", encrypted=True)]),
         instance("i-0a1b2c3d4e5f60001", [volume("images/missing.qcow2", "vol-01")]),

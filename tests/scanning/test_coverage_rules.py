@@ -34,6 +34,11 @@ def _volumes(count, size):
     return [Volume(f"vol-{i}", f"/dev/xvd{chr(97 + i)}", size) for i in range(count)]
 
 
+def _ended(outcome, reason):
+    """An instance whose last scan ended so."""
+    return _record(scan_started_at=T0, scan_outcome=outcome, scan_reason=reason)
+
+
 SCANNED = {"scan_started_at": T0, "scan_outcome": SUCCEEDED, "scan_reason": cov.SUCCESSFUL}
 
 
@@ -75,25 +80,20 @@ SCANNED = {"scan_started_at": T0, "scan_outcome": SUCCEEDED, "scan_reason": cov.
         (_record(volumes=_volumes(7, 1)), cov.HYBRID, False, ("ACTIVE", "PENDING_INITIAL_SCAN")),
         (_record(volumes=_volumes(4, 300)), cov.HYBRID, False, ("ACTIVE", "PENDING_INITIAL_SCAN")),
         (
-            _record(scan_started_at=T0, scan_outcome=FAILED, scan_reason=cov.TIME_LIMIT_EXCEEDED),
+            _ended(FAILED, cov.TIME_LIMIT_EXCEEDED),
             cov.HYBRID,
             False,
             ("INACTIVE", "AGENTLESS_INSTANCE_COLLECTION_TIME_LIMIT_EXCEEDED"),
         ),
         (
-            _record(scan_started_at=T0, scan_outcome=FAILED, scan_reason=cov.ACCESS_DENIED_TO_ENCRYPTION_KEY),
+            _ended(FAILED, cov.ACCESS_DENIED_TO_ENCRYPTION_KEY),
             cov.HYBRID,
             False,
             ("INACTIVE", "ACCESS_DENIED_TO_ENCRYPTION_KEY"),
         ),
+        (_ended(FAILED, cov.INTERNAL_ERROR), cov.HYBRID, False, ("INACTIVE", "INTERNAL_ERROR")),
         (
-            _record(scan_started_at=T0, scan_outcome=FAILED, scan_reason=cov.INTERNAL_ERROR),
-            cov.HYBRID,
-            False,
-            ("INACTIVE", "INTERNAL_ERROR"),
-        ),
-        (
-            _record(scan_started_at=T0, scan_outcome=SUCCEEDED, scan_reason=cov.PACKAGE_LIMIT_EXCEEDED),
+            _ended(SUCCEEDED, cov.PACKAGE_LIMIT_EXCEEDED),
             cov.HYBRID,
             False,
             ("ACTIVE", "DEEP_INSPECTION_PACKAGE_COLLECTION_LIMIT_EXCEEDED"),
@@ -116,8 +116,8 @@ def test_a_scan_is_due_when_new_changed_a_day_old_or_an_hour_after_an_error_of_v
     assert not cov.is_due(scanned, T0 + 23 * HOUR, every=every, retry=retry)
     assert cov.is_due(scanned, T0 + 24 * HOUR, every=every, retry=retry)
     assert cov.is_due(dataclasses.replace(scanned, changed_at=T0 + HOUR), T0 + HOUR, every=every, retry=retry)
-    failed = _record(scan_started_at=T0, scan_outcome=FAILED, scan_reason=cov.INTERNAL_ERROR)
+    failed = _ended(FAILED, cov.INTERNAL_ERROR)
     assert not cov.is_due(failed, T0 + 59 * dt.timedelta(minutes=1), every=every, retry=retry)
     assert cov.is_due(failed, T0 + HOUR, every=every, retry=retry)
-    denied = _record(scan_started_at=T0, scan_outcome=FAILED, scan_reason=cov.ACCESS_DENIED_TO_ENCRYPTION_KEY)
+    denied = _ended(FAILED, cov.ACCESS_DENIED_TO_ENCRYPTION_KEY)
     assert not cov.is_due(denied, T0 + 2 * HOUR, every=every, retry=retry)
