@@ -11,7 +11,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator
 
-from sqlalchemy import delete, exists, select, tuple_
+from sqlalchemy import delete, exists, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,10 @@ class InventoryStore:
             if session.get(InventoryRow, content_hash) is not None:
                 return content_hash
         document = zlib.compress(json.dumps(inventory.to_json(), separators=(",", ":")).encode(), 6)
+        keys = [
+            {"namespace": namespace, "package": package, "content_hash": content_hash}
+            for namespace, package in sorted(lookup_keys(inventory))
+        ]
         try:
             with transaction(self.sessions) as session:
                 session.add(
@@ -60,10 +64,8 @@ class InventoryStore:
                     )
                 )
                 session.flush()
-                session.add_all(
-                    InventoryPackageRow(namespace=namespace, package=package, content_hash=content_hash)
-                    for namespace, package in sorted(lookup_keys(inventory))
-                )
+                if keys:
+                    session.execute(insert(InventoryPackageRow), keys)
         except IntegrityError:
             pass  # stored by another scan of an identical machine meanwhile
         self._remember(content_hash, inventory)

@@ -17,6 +17,7 @@ from sqlalchemy import select, tuple_, update
 
 from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate
 from vigil.findings.inspector import Resource, finding_arn, platform
+from vigil.findings.model import Finding
 from vigil.fleet.instances import InstanceRecord
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
@@ -28,6 +29,10 @@ from vigil.store.fleet import InstanceRow
 
 STATE_KEY = "advisories"  # {"version": the advisory database version the stored findings reflect}
 _KEYS_PER_UPDATE = 500
+_NAMED_MEMBERS = ("arn", "account_id", "resource_id")  # what names a finding for its instance
+_SAME_MEMBERS = tuple(f.name for f in dataclasses.fields(Finding))[len(_NAMED_MEMBERS) :]
+if tuple(f.name for f in dataclasses.fields(Finding))[: len(_NAMED_MEMBERS)] != _NAMED_MEMBERS:
+    raise RuntimeError("Finding's first members are no longer arn, account_id, resource_id")
 _NOT_REEVALUATED = CLOSING_REASONS | {EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS}
 
 
@@ -36,24 +41,21 @@ def evaluate_instances(
 ) -> Iterator[tuple[Instance, Evaluation]]:
     """Each instance's evaluation of the inventory they all hold, matched once."""
     base: Evaluation | None = None
+    rest: list[tuple[str, tuple[Any, ...]]] = []  # each finding's vulnerability and its other members
     for instance in instances:
         if base is None:
             base = evaluate(
                 inventory, reader, now=now, account_id=instance.account_id,
                 resource_id=instance.instance_id, region=region,
             )  # fmt: skip
+            rest = [(f.vulnerability_id, tuple(getattr(f, n) for n in _SAME_MEMBERS)) for f in base.findings]
             yield instance, base
             continue
         resource = Resource(instance.account_id, region, instance.instance_id, platform(inventory.os))
         findings = tuple(
-            dataclasses.replace(
-                f,
-                arn=finding_arn(resource, f.vulnerability_id),
-                account_id=resource.account_id,
-                resource_id=resource.resource_id,
-            )
-            for f in base.findings
-        )
+            Finding(finding_arn(resource, vulnerability), resource.account_id, resource.resource_id, *same)
+            for vulnerability, same in rest
+        )  # `dataclasses.replace` costs twice as much: 10,000 instances x 70 findings is its hot path
         yield instance, dataclasses.replace(base, findings=findings)
 
 
