@@ -277,9 +277,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         run(backend, workdir, db_path, made, args.instances)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"peak RSS of this process (the service's part: the advisory updates are written by another): {peak:.0f} MB"
-    )
+    print(f"peak RSS of this process (the advisory updates are written by another): {peak:.0f} MB")
 
 
 if __name__ == "__main__":
