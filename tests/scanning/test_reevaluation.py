@@ -116,3 +116,34 @@ def test_a_database_whose_version_went_back_reevaluates_everything(world, fleet_
     world.clock.advance(seconds=30)
     assert "reevaluate" in world.scheduler.tick()
     assert sorted(world.findings.evaluated()) == [WEB, VPN]
+
+
+def test_the_servers_own_feed_update_runs_on_its_schedule_and_is_reevaluated_at_once(world, fleet_dir):
+    updates = []
+
+    def update_feeds():  # nothing new the first time, the curl fix the second
+        updates.append(world.clock.now)
+        if len(updates) == 2:
+            add_curl_fix(world.advisories, world.listing)
+
+    world.services.update_feeds = update_feeds
+    _scanned(world, fleet_dir)
+    assert updates == [world.clock.now]  # a server that never updated its feeds does so at once
+    assert world.findings.evaluated() == []  # the first version is only noted
+    world.clock.advance(hours=5, minutes=59)
+    world.scheduler.tick()
+    assert len(updates) == 1
+    world.clock.advance(minutes=1)
+    assert "update_feeds" in world.scheduler.tick()
+    assert len(updates) == 2 and world.findings.evaluated() == [WEB]
+
+
+def test_the_latest_inventories_are_there_for_sbom_exports(world, fleet_dir):
+    _scanned(world, fleet_dir, instance(TWIN, [volume("images/web.qcow2", "vol-03")]))
+    latest = list(world.services.inventories.latest([ACCOUNT]))
+    assert [(i.instance_id, [p.name for p in inv.packages][:2]) for i, inv in latest] == [
+        (WEB, ["curl", "libcurl4"]), (VPN, ["base-files", "libreswan"]), (TWIN, ["curl", "libcurl4"]),
+    ]  # fmt: skip
+    assert latest[0][1] is latest[2][1]  # one stored inventory, read once
+    assert [i.instance_id for i, _ in world.services.inventories.latest([ACCOUNT], [VPN])] == [VPN]
+    assert list(world.services.inventories.latest([OTHER])) == []
