@@ -17,6 +17,7 @@ update, on SQLite and PostgreSQL.
    - an advisory update touching 1,000 records (re-published with new text: a new database version whose
      changed keys are their packages), then the re-evaluation the scheduler runs: end to end, from the
      new version to every affected instance's findings recorded and `lastScannedAt` updated;
+   - a `ListCoverage` page over the whole fleet (coverage is computed when asked: the scan mode is part A's);
    - the process's peak RSS (it holds what a server holds: the store, the advisory reader, the caches; the
      updates are written by another process, as `vigil db update` or `vigil db import` would).
 """
@@ -233,6 +234,17 @@ def run(backend: str, workdir: Path, db_path: Path, made: list[Inventory], insta
         print(f"[{backend}] initial evaluation: {len(hashes)} inventories for {done:,} instances "
               f"({recorder.findings:,} findings) in {elapsed:.2f} s: "
               f"{len(hashes) / elapsed:.0f} inventories/s, {done / elapsed:,.0f} instances/s")  # fmt: skip
+
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            page = services.coverage.page(
+                ACCOUNTS, {"scanStatusCode": [{"comparison": "EQUALS", "value": "ACTIVE"}]}
+            )
+            timings.append(time.perf_counter() - started)
+        shown = len(page.resources)
+        print(f"[{backend}] ListCoverage, a page of {shown} (filtered) over {instances:,} instances: "
+              f"median {sorted(timings)[2] * 1000:.0f} ms")  # fmt: skip
 
         for worst in (False, True):
             copy = workdir / f"update-{backend}-{uuid.uuid4().hex[:8]}.db"

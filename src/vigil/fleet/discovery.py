@@ -206,6 +206,7 @@ def _update(row: InstanceRow, instance: Instance, now: dt.datetime, changes: _Ch
         return
     was = row.state
     row.description, row.state, row.vanished, row.changed_at = description, instance.state.value, False, now
+    row.revision += 1
     if instance.state is InstanceState.TERMINATED:
         row.terminated_at = row.terminated_at or now
         (changes.terminated if was != row.state else changes.changed).append(instance.instance_id)
@@ -220,6 +221,7 @@ def _update(row: InstanceRow, instance: Instance, now: dt.datetime, changes: _Ch
 def _vanish(row: InstanceRow, now: dt.datetime) -> None:
     description = dict(row.description, state=InstanceState.TERMINATED.value)
     row.description, row.state, row.vanished = description, InstanceState.TERMINATED.value, True
+    row.revision += 1
     row.terminated_at = row.terminated_at or now
     row.changed_at = now
 

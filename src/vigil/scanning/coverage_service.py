@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.fleet.instances import InstanceRecord, instances_of
+from vigil.fleet.instances import Descriptions, InstanceRecord, instances_of
 from vigil.fleet.ports import AccountsDirectory
 from vigil.scanning.coverage import EC2_INSTANCE, Coverage, coverage_of
 from vigil.scanning.filters import FilterError, compile_criteria, decode_token, encode_token
@@ -55,6 +55,7 @@ class CoverageService:
         self.sessions = sessions
         self.accounts = accounts
         self.scans = scans
+        self.descriptions = Descriptions()
 
     def covered(
         self, account_ids: Collection[str], *, instance_ids: Collection[str] | None = None
@@ -66,7 +67,9 @@ class CoverageService:
         modes = {account: self.accounts.scan_mode(account) for account in enabled}
         with self.sessions() as session:
             running = self.scans.running(session)
-            records = list(instances_of(session, enabled, instance_ids=instance_ids))
+            records = instances_of(
+                session, enabled, instance_ids=instance_ids, descriptions=self.descriptions
+            )
         return [self.of(record, modes[record.instance.account_id], running) for record in records]
 
     @staticmethod

@@ -43,6 +43,7 @@ class InstanceRow(Base):
     provider: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     description: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(default=1)  # counts the description's changes (cached by it)
     first_seen_at: Mapped[dt.datetime]
     changed_at: Mapped[dt.datetime]  # the description last changed (a new instance: first seen)
     terminated_at: Mapped[dt.datetime | None]

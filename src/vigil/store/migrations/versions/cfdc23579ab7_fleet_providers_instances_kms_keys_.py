@@ -1,8 +1,8 @@
 """fleet: providers, instances, kms keys, usage, scheduler state, inventories and their package index, scans
 
-Revision ID: 13cc6835324c
+Revision ID: cfdc23579ab7
 Revises:
-Create Date: 2026-12-03 11:32:57.796820
+Create Date: 2026-12-03 12:16:04.242780
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 import vigil.store.base
 
-revision = "13cc6835324c"
+revision = "cfdc23579ab7"
 down_revision = None
 branch_labels = ("fleet",)
 depends_on = None
@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("description", sa.JSON(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("first_seen_at", vigil.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("changed_at", vigil.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("terminated_at", vigil.store.base.UtcDateTime(timezone=True), nullable=True),
