@@ -155,9 +155,7 @@ class Descriptions:
         self._size = size
         self._lock = threading.Lock()
 
-    def of(
-        self, session: Session, wanted: dict[tuple[str, str], int]
-    ) -> dict[tuple[str, str], Instance]:
+    def of(self, session: Session, wanted: dict[tuple[str, str], int]) -> dict[tuple[str, str], Instance]:
         """The instances `wanted` names, at the given revisions (or later ones)."""
         with self._lock:
             cached = {key: self._parsed.get(key) for key in wanted}
