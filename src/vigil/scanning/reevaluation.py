@@ -18,7 +18,6 @@ from sqlalchemy import select, tuple_, update
 from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate
 from vigil.findings.inspector import Resource, finding_arn, platform
 from vigil.findings.model import Finding
-from vigil.fleet.instances import InstanceRecord
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
@@ -65,21 +64,22 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
     if inventory is None:
         return []
     with services.sessions() as session:
-        rows = session.scalars(
-            select(InstanceRow).where(
-                InstanceRow.inventory_hash == content_hash,
-                InstanceRow.state != InstanceState.TERMINATED.value,
+        holders = {
+            (account, instance)
+            for account, instance in session.execute(
+                select(InstanceRow.account_id, InstanceRow.instance_id).where(
+                    InstanceRow.inventory_hash == content_hash,
+                    InstanceRow.state != InstanceState.TERMINATED.value,
+                )
             )
-        )
-        records = [InstanceRecord.of(row) for row in rows]
-    accounts = {r.instance.account_id for r in records}
-    coverages = [
-        c
-        for account in sorted(accounts)
-        for c in services.coverage.covered([account], instance_ids=[r.instance.instance_id for r in records])
-    ]
+        }
+    coverages = services.coverage.covered(
+        {account for account, _ in holders}, instance_ids={instance for _, instance in holders}
+    )
     kept = [
-        c.instance for c in coverages if c.reason not in _NOT_REEVALUATED and c.record.closed_reason is None
+        c.instance
+        for c in coverages
+        if c.record.key in holders and c.reason not in _NOT_REEVALUATED and c.record.closed_reason is None
     ]
     now = services.clock()
     for instance, evaluation in evaluate_instances(
