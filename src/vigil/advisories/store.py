@@ -220,6 +220,11 @@ class AdvisoryDB:
         return self._readers.generation(now=now)
 
     # -- versions ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Take in other processes' commits now, not at the next `refresh_interval`: what is read next
+        (lookups included) is at least as new as the `version` read after this."""
+        self._current_generation(now=True)
+
     @property
     def version(self) -> int:
         with self._reading() as db:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vigil.store import accounts  # noqa: F401  (the accounts aggregate's tables)
+from vigil.store import accounts, fleet, inventories, scans
 from vigil.store.base import Base
 
-__all__ = ["Base"]
+__all__ = ["Base", "accounts", "fleet", "inventories", "scans"]

@@ -1,0 +1,61 @@
+"""What the fleet's Vigil routes share: the caller (set by the signature check) and the fleet's refusals
+answered as Inspector's errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from vigil.api.context import Caller
+from vigil.api.errors import (
+    AccessDeniedException,
+    ConflictException,
+    FieldProblem,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from vigil.fleet.providers import ProviderError
+from vigil.scanning.filters import FilterError
+from vigil.scanning.operations import NotScannable
+from vigil.scanning.scans import ScanConflict
+
+ACCOUNT_ID = r"^\d{12}$"
+
+
+def caller_of(request: Request) -> Caller:
+    """The account that signed the request (the auth middleware puts it on `request.state.caller`)."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, Caller):
+        raise AccessDeniedException("the request carries no verified signature")
+    return caller
+
+
+CallerOf = Annotated[Caller, Depends(caller_of)]
+
+
+@contextmanager
+def refusals(field: str = "path") -> Iterator[None]:
+    """The fleet's refusals as Inspector's errors; `field` names the member a `ProviderError` is about."""
+    try:
+        yield
+    except LookupError as exc:
+        raise ResourceNotFoundException(str(exc).strip("'\"")) from None
+    except FilterError as exc:
+        raise _invalid(exc.field, exc.message) from None
+    except ProviderError as exc:
+        raise _invalid(field, str(exc)) from None
+    except ScanConflict as exc:
+        raise ConflictException(str(exc), resource_id=exc.scan_id, resource_type="SCAN") from None
+    except NotScannable as exc:
+        raise ConflictException(
+            str(exc), resource_id=exc.instance_id, resource_type="AWS_EC2_INSTANCE"
+        ) from None
+
+
+def _invalid(field: str, message: str) -> ValidationException:
+    return ValidationException(
+        f"{field}: {message}", reason="FIELD_VALIDATION_FAILED", fields=(FieldProblem(field, message),)
+    )

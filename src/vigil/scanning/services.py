@@ -1,0 +1,90 @@
+"""The fleet service's parts, built once per process from what the server gives them (STYLE habit 3).
+
+`FleetServices` is what every task (`vigil.scanning.tasks`) receives: the store, the clock, the other parts'
+services (accounts, findings) and the advisory database, and the parts of scanning built on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vigil.advisories.store import ChangeKey
+from vigil.clock import Clock
+from vigil.findings.evaluate import FindingsReader
+from vigil.fleet.ports import AccountsDirectory, FindingsRecorder
+from vigil.scanning.agentless import AgentlessLimits, AgentlessScanner
+from vigil.scanning.coverage_service import CoverageService
+from vigil.scanning.inventories import InventoryStore
+from vigil.scanning.scans import ScanLog
+from vigil.scanning.snapshots import SnapshotStore
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """How often each job runs (`[schedule]` in vigil.toml); `agentless` is each instance's scan interval."""
+
+    discovery: dt.timedelta = dt.timedelta(hours=1)
+    agentless: dt.timedelta = dt.timedelta(hours=24)
+    feeds: dt.timedelta = dt.timedelta(hours=6)
+    purge: dt.timedelta = dt.timedelta(hours=1)
+    reevaluate: dt.timedelta = dt.timedelta(seconds=30)
+    sweep: dt.timedelta = dt.timedelta(hours=1)
+
+    @classmethod
+    def of(cls, durations: Mapping[str, dt.timedelta]) -> Schedule:
+        """The schedule from a `[schedule]` table (other parts' keys are left to them)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in durations.items() if key in known})
+
+
+class AdvisorySource(FindingsReader, Protocol):
+    """The advisory database as scanning reads it (`AdvisoryDB`): advisories, scores, and its versions."""
+
+    @property
+    def version(self) -> int: ...
+
+    def changed_keys(self, since: int) -> set[ChangeKey]: ...
+
+    def refresh(self) -> None: ...
+
+
+class FleetServices:
+    """Everything the fleet's tasks need. `update_feeds` runs the server's feed update (None: no feeds)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        accounts: AccountsDirectory,
+        findings: FindingsRecorder,
+        advisories: AdvisorySource,
+        *,
+        snapshots_dir: str | os.PathLike[str],
+        region: str,
+        schedule: Schedule = Schedule(),
+        limits: AgentlessLimits = AgentlessLimits(),
+        update_feeds: Callable[[], Any] | None = None,
+        runner: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.accounts = accounts
+        self.findings = findings
+        self.advisories = advisories
+        self.region = region
+        self.schedule = schedule
+        self.update_feeds = update_feeds
+        self.scans = ScanLog(sessions, runner)
+        self.inventories = InventoryStore(sessions)
+        self.snapshots = SnapshotStore(snapshots_dir)
+        self.coverage = CoverageService(sessions, accounts, self.scans)
+        self.scanner = AgentlessScanner(
+            sessions, self.scans, self.inventories, self.snapshots, findings, advisories, clock,
+            region=region, limits=limits,
+        )  # fmt: skip
