@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.store import filters, findings, reports
 from vigil.store.base import Base
 
-__all__ = ["Base"]
+__all__ = ["Base", "filters", "findings", "reports"]
