@@ -32,7 +32,8 @@ class FindingRow(Base):
     first_observed_at: Mapped[dt.datetime]
     last_observed_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
-    closed_reason: Mapped[str | None] = mapped_column(String(32))  # REMEDIATED, or why the resource went
+    closed_at: Mapped[dt.datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(String(64))  # REMEDIATED, or why the resource went
     purge_at: Mapped[dt.datetime | None]  # a CLOSED finding is deleted then
     content_hash: Mapped[str] = mapped_column(String(64))  # of `body`: a changed finding gets a new updatedAt
     inspector_score: Mapped[float | None]

@@ -1,8 +1,8 @@
 """findings, their filters and reports
 
-Revision ID: eba0fd00a825
+Revision ID: 789dd6422fa9
 Revises:
-Create Date: 2026-12-03 11:31:16.529572
+Create Date: 2026-12-03 11:36:32.262333
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 import vigil.store.base
 
-revision = "eba0fd00a825"
+revision = "789dd6422fa9"
 down_revision = None
 branch_labels = ("findings",)
 depends_on = None
@@ -79,7 +79,8 @@ def upgrade() -> None:
         sa.Column("first_observed_at", vigil.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("last_observed_at", vigil.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", vigil.store.base.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("closed_reason", sa.String(length=32), nullable=True),
+        sa.Column("closed_at", vigil.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("closed_reason", sa.String(length=64), nullable=True),
         sa.Column("purge_at", vigil.store.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("inspector_score", sa.Double(), nullable=True),
