@@ -119,3 +119,35 @@ def parsed_by_boto3(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     response = {"status_code": 200, "headers": {}, "body": json.dumps({"findings": findings}).encode()}
     parsed: list[dict[str, Any]] = create_parser("rest-json").parse(response, output)["findings"]
     return parsed
+
+
+def input_problems(operation: str, request: dict[str, Any]) -> list[str]:
+    """What botocore's own `ParamValidator` (boto3's client-side check) finds wrong with an operation's input."""
+    from botocore.validate import ParamValidator
+
+    shape = MODEL.operation_model(operation).input_shape
+    report = ParamValidator().validate(request, shape)
+    return report.generate_report().splitlines() if report.has_errors() else []
+
+
+def output_problems(operation: str, response: dict[str, Any]) -> list[str]:
+    """What the model's output shape finds wrong with a handler's response (`violations`)."""
+    shape = MODEL.operation_model(operation).output_shape
+    return violations(response, shape, operation)
+
+
+def parsed_response(operation: str, response: dict[str, Any]) -> dict[str, Any]:
+    """The response as boto3 returns it, parsed by botocore's rest-json parser from the JSON body."""
+    output = MODEL.operation_model(operation).output_shape
+    raw = {"status_code": 200, "headers": {}, "body": json.dumps(response).encode()}
+    parsed: dict[str, Any] = create_parser("rest-json").parse(raw, output)
+    return parsed
+
+
+def call(operations: dict[str, Any], operation: str, caller: Any, **request: Any) -> dict[str, Any]:
+    """Call a handler as the protocol layer will: its input valid for the model, its output checked."""
+    assert input_problems(operation, request) == [], input_problems(operation, request)
+    response: dict[str, Any] = operations[operation](caller, request)
+    assert output_problems(operation, response) == [], output_problems(operation, response)
+    parsed_response(operation, response)
+    return response

@@ -54,6 +54,7 @@ class Grouping:
     sorts: Mapping[str, str]  # sortBy -> counted column label
     answer: Callable[[Any], dict[str, Any] | None]  # None: a group the model cannot express
     packages: bool = False  # counts per vulnerable package
+    instances: bool = False  # groups are instances: their description comes from the resources table
 
 
 def _counts(row: Any) -> dict[str, int]:
@@ -81,11 +82,12 @@ def _ami(row: Any) -> dict[str, Any] | None:
 
 
 def _instance(row: Any) -> dict[str, Any]:
+    ami, platform, tags = row.described
     return _present(
         instanceId=row.resource_id,
-        ami=row.ami if row.ami and AMI_ID.fullmatch(row.ami) else None,
-        operatingSystem=row.platform,
-        instanceTags=row.tags or None,
+        ami=ami if ami and AMI_ID.fullmatch(ami) else None,
+        operatingSystem=platform,
+        instanceTags=tags or None,
         accountId=row.account_id,
         severityCounts=_counts(row),
         networkFindings=int(row.network),
@@ -117,13 +119,7 @@ GROUPINGS: dict[str, Grouping] = {
         _ami,
     ),
     "AWS_EC2_INSTANCE": Grouping(
-        (
-            FindingRow.resource_id,
-            FindingRow.account_id,
-            FindingResourceRow.image_id.label("ami"),
-            FindingResourceRow.platform,
-            FindingResourceRow.tags,
-        ),
+        (FindingRow.resource_id, FindingRow.account_id),
         {
             "amis": "ec2InstanceImageId",
             "operatingSystems": "operatingSystem",
@@ -132,6 +128,7 @@ GROUPINGS: dict[str, Grouping] = {
         },
         _SEVERITY_SORTS | {"NETWORK_FINDINGS": "network"},
         _instance,
+        instances=True,
     ),
     "PACKAGE": Grouping(
         (FindingPackageRow.name.label("package"), FindingRow.account_id),
@@ -161,8 +158,12 @@ def aggregate(
     if grouping is None:
         return [], False
     statement = _grouped(grouping, accounts, request, options)
-    rows = session.execute(statement.offset(offset).limit(limit + 1)).all()
-    return [a for a in map(grouping.answer, rows[:limit]) if a is not None], len(rows) > limit
+    rows: list[Any] = list(session.execute(statement.offset(offset).limit(limit + 1)).all())
+    if grouping.instances:
+        rows = _described(session, rows)
+    member = REQUEST_MEMBERS[kind]  # the response names its structure as the request does
+    answers = [{member: a} for a in map(grouping.answer, rows[:limit]) if a is not None]
+    return answers, len(rows) > limit
 
 
 def _options(kind: str, aggregation_request: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -228,6 +229,29 @@ def _grouped(
         raise InvalidRequest("aggregationRequest.sortOrder", "ASC or DESC")
     counted_by = next(c for c in counted if c.name == grouping.sorts[sort_by])
     return statement.order_by(counted_by.desc() if order == "DESC" else counted_by.asc(), *keys[:3])
+
+
+@dataclass(frozen=True, slots=True)
+class _Described:
+    """An instance's group with the instance as last recorded: (image, platform, tags)."""
+
+    group: Any
+    described: tuple[Any, Any, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.group, name)
+
+
+def _described(session: Session, rows: list[Any]) -> list[Any]:
+    keys = {(r.account_id, r.resource_id) for r in rows}
+    resource = FindingResourceRow
+    statement = select(
+        resource.account_id, resource.resource_id, resource.image_id, resource.platform, resource.tags
+    ).where(resource.account_id.in_({a for a, _ in keys}), resource.resource_id.in_({i for _, i in keys}))
+    found = {
+        (r.account_id, r.resource_id): (r.image_id, r.platform, r.tags) for r in session.execute(statement)
+    }
+    return [_Described(r, found.get((r.account_id, r.resource_id), (None, None, None))) for r in rows]
 
 
 def _filters(grouping: Grouping, options: Mapping[str, Any], own: Mapping[str, Any]) -> list[Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import delete, exists, insert, select, update
@@ -64,7 +64,9 @@ class FindingsService:
                 raise ValueError(f"{finding.arn} is not a finding of {account}/{resource}")
             findings[finding.arn] = _body(finding.to_json(), instance)
         with transaction(self._sessions) as session:
-            _save_resource(session, instance, now)  # first: on PostgreSQL its row lock orders recordings
+            platform = next(iter(findings.values()), {}).get("resources", [{}])[0]
+            platform = platform.get("details", {}).get("awsEc2Instance", {}).get("platform")
+            _save_resource(session, instance, platform, now)  # first: its row lock orders recordings
             known = {
                 row.arn: row
                 for row in session.execute(
@@ -120,12 +122,6 @@ class FindingsService:
                 )
             )
         return int(deleted or 0)
-
-    def reapply_filters(self, account_ids: Iterable[str], now: dt.datetime) -> None:
-        """The suppression filters that apply to these accounts changed: their open findings follow."""
-        with transaction(self._sessions) as session:
-            for account in sorted(set(account_ids)):
-                suppress(session, account, self.filter_owners(account), now)
 
 
 def _body(finding: dict[str, Any], instance: Instance) -> dict[str, Any]:
@@ -233,10 +229,11 @@ def _close(session: Session, which: Any, now: dt.datetime, reason: str, purge_af
     )
 
 
-def _save_resource(session: Session, instance: Instance, now: dt.datetime) -> None:
-    """The instance as last recorded (tags, image, platform), its row locked for this recording."""
+def _save_resource(session: Session, instance: Instance, platform: str | None, now: dt.datetime) -> None:
+    """The instance as last recorded (tags, image, evaluated platform), its row locked for this recording."""
     key = {"account_id": instance.account_id, "resource_id": instance.instance_id}
-    values = {"image_id": instance.image_id, "platform": instance.platform.value, "tags": dict(instance.tags)}
+    values = {"image_id": instance.image_id, "tags": dict(instance.tags)}
+    values["platform"] = platform or instance.platform.value
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
         dialect.insert(FindingResourceRow).values(**key, **values, recorded_at=now).on_conflict_do_nothing()

@@ -1,0 +1,1 @@
+"""Handlers of Inspector operations, one module per resource group, each with `operations(...)`."""
