@@ -151,3 +151,16 @@ def call(operations: dict[str, Any], operation: str, caller: Any, **request: Any
     assert output_problems(operation, response) == [], output_problems(operation, response)
     parsed_response(operation, response)
     return response
+
+
+def call_pages(
+    operations: dict[str, Any], operation: str, caller: Any, items: str, **request: Any
+) -> list[Any]:
+    """Every item of a listing operation, page after page (`call` on each)."""
+    found: list[Any] = []
+    while True:
+        response = call(operations, operation, caller, **request)
+        found += response[items]
+        if "nextToken" not in response:
+            return found
+        request["nextToken"] = response["nextToken"]

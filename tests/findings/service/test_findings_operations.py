@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tests.findings.botocore_model import MODEL, call
+from tests.findings.botocore_model import MODEL, call, call_pages
 from tests.findings.service.conftest import ADMIN, MEMBER, OTHER, instance
 
 from vigil.api.context import Caller
@@ -42,7 +42,8 @@ def _ids(response):
 
 
 def _list(ops, caller=ADMIN_CALLER, **request):
-    return call(ops, "ListFindings", caller, **request)
+    """Every finding the request lists, page after page."""
+    return {"findings": call_pages(ops, "ListFindings", caller, "findings", **request)}
 
 
 def test_every_filter_criterion_of_the_model_is_known():
@@ -122,11 +123,21 @@ def test_members_about_other_resources_are_absent_from_ec2_findings(ops, fleet):
     )
 
 
+def test_a_response_carries_at_most_the_25_findings_the_model_allows(ops, fleet):
+    first = call(ops, "ListFindings", ADMIN_CALLER, maxResults=100)
+    assert len(first["findings"]) == 20 and "nextToken" not in first
+    call(ops, "ListFindings", ADMIN_CALLER, maxResults=10)
+    big = call(ops, "ListFindings", Caller(ADMIN, frozenset({MEMBER, OTHER})), maxResults=100)
+    assert len(big["findings"]) == 22 and "nextToken" not in big
+
+
 def test_sorted_pages_follow_one_another_without_repeats(ops, fleet):
     seen, token, pages = [], None, 0
     while True:
         request = {"maxResults": 6, "sortCriteria": {"field": "INSPECTOR_SCORE", "sortOrder": "DESC"}}
-        response = _list(ops, **request, **({"nextToken": token} if token else {}))
+        response = call(
+            ops, "ListFindings", ADMIN_CALLER, **request, **({"nextToken": token} if token else {})
+        )
         seen += response["findings"]
         pages += 1
         token = response.get("nextToken")
@@ -143,24 +154,26 @@ def test_sorted_pages_follow_one_another_without_repeats(ops, fleet):
 
 
 def test_a_page_token_cannot_be_forged_altered_or_used_by_another_account(ops, queries, fleet):
-    first = _list(ops, maxResults=2)
+    first = call(ops, "ListFindings", ADMIN_CALLER, maxResults=2)
     token = first["nextToken"]
     altered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     forged = PageTokens(b"another server's key").issue("ListFindings", ADMIN, {"maxResults": 2}, [5, "arn"])
     for bad in (altered, forged, "not a token", "x" * 5000):
         with pytest.raises(ValidationException) as refused:
-            _list(ops, maxResults=2, nextToken=bad)
+            call(ops, "ListFindings", ADMIN_CALLER, maxResults=2, nextToken=bad)
         assert refused.value.fields[0].name == "nextToken"
     with pytest.raises(ValidationException, match="another query"):
-        _list(ops, Caller(MEMBER), maxResults=2, nextToken=token)
+        call(ops, "ListFindings", Caller(MEMBER), maxResults=2, nextToken=token)
     with pytest.raises(ValidationException, match="another query"):
-        _list(
+        call(
             ops,
+            "ListFindings",
+            ADMIN_CALLER,
             maxResults=2,
             nextToken=token,
             filterCriteria={"severity": [{"comparison": "EQUALS", "value": "HIGH"}]},
         )
-    assert len(_list(ops, maxResults=2, nextToken=token)["findings"]) == 2
+    assert len(call(ops, "ListFindings", ADMIN_CALLER, maxResults=2, nextToken=token)["findings"]) == 2
 
 
 def test_malformed_criteria_are_refused_with_the_member_named(ops, fleet):

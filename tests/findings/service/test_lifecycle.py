@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.findings.botocore_model import violations
+from tests.findings.botocore_model import call_pages, violations
 from tests.findings.service.conftest import ADMIN, MEMBER, Requester, instance
 
+from vigil.api.inspector_ops import findings as findings_ops
 from vigil.findings.model import epoch
 
 WEB = instance("i-0a1b2c3d4e5f60001", tags={"Name": "web-01", "team": "blue"})
@@ -113,8 +114,9 @@ def test_the_same_vulnerability_on_two_instances_and_accounts_is_two_findings(sc
     scan(WEB, "bullseye")
     scan(instance("i-0a1b2c3d4e5f60002"), "bullseye")
     scan(instance("i-0a1b2c3d4e5f60001", account=MEMBER), "bullseye")
-    admin = queries.list_findings(Requester(ADMIN), {"maxResults": 100}).items
-    member = queries.list_findings(Requester(MEMBER), {"maxResults": 100}).items
+    ops = findings_ops.operations(queries)
+    admin = call_pages(ops, "ListFindings", Requester(ADMIN), "findings", maxResults=100)
+    member = call_pages(ops, "ListFindings", Requester(MEMBER), "findings")
     assert len(admin) == 32 and len(member) == 16
     assert len({f["findingArn"] for f in admin + member}) == 48
     assert {f["awsAccountId"] for f in member} == {MEMBER}

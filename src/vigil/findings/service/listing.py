@@ -26,7 +26,8 @@ from vigil.store.findings import FindingRow
 FINDING_ARN = re.compile(
     r"arn:(aws[a-zA-Z-]*)?:inspector2:[a-z]{2}(-gov)?-[a-z]+-\d{1}:(\d{12}):finding/[a-f0-9]{32}"
 )
-MAX_PAGE = 100
+MAX_PAGE = 100  # what maxResults may ask for
+FINDINGS_PER_RESPONSE = 25  # the model's FindingList holds at most 25: a larger maxResults gets pages of 25
 NOT_SCORED = -1.0  # sorts a finding without a score below every score
 
 
@@ -111,14 +112,21 @@ def page_size(request: Mapping[str, Any], default: int = MAX_PAGE) -> int:
 class FindingsQueries:
     """`ListFindings` and `BatchGetFindingDetails` over the store."""
 
-    def __init__(self, sessions: sessionmaker[Session], tokens: PageTokens) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        tokens: PageTokens,
+        *,
+        per_response: int = FINDINGS_PER_RESPONSE,
+    ) -> None:
         self._sessions = sessions
         self._tokens = tokens
+        self._per_response = per_response
 
     def list_findings(self, requester: Requester, request: Mapping[str, Any]) -> Page:
         criteria = parse_criteria(request.get("filterCriteria"))
         key, descending = _sort(request.get("sortCriteria"))
-        size = page_size(request)
+        size = min(page_size(request), self._per_response)
         position = self._tokens.read("ListFindings", requester.account_id, request)
         statement = _ordered(select(*FINDING_COLUMNS), key, descending).where(
             in_accounts(requester.visible), where(criteria)
