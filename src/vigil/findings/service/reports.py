@@ -165,8 +165,8 @@ class ReportsService:
         folder = target_folder(self._exports, row.destination)
         criteria = parse_criteria(row.criteria)
         try:
-            with self._sessions() as session, replacing(folder / f"{row.report_id}.{extension}") as out:
-                batches = iter_findings(session, row.accounts, criteria)
+            with replacing(folder / f"{row.report_id}.{extension}") as out:
+                batches = iter_findings(self._sessions, row.accounts, criteria)
                 count: int = write(out, (self._unless_cancelled(row.report_id, b) for b in batches))
                 if not count:
                     raise _Empty
