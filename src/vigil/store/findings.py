@@ -50,6 +50,7 @@ class FindingRow(Base):
     __table_args__ = (
         # a page of one account's findings by severity, of one instance, and the default order
         Index("ix_findings_account_severity", "account_id", "severity_rank", "arn"),
+        Index("ix_findings_severity", "severity_rank", "arn"),  # an administrator's page over many accounts
         Index("ix_findings_account_resource", "account_id", "resource_id", "severity_rank", "arn"),
         Index("ix_findings_account_last_observed", "account_id", "last_observed_at", "arn"),
         Index("ix_findings_purge_at", "purge_at"),

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.findings.model import epoch
@@ -220,10 +220,12 @@ def _sort(sort: Mapping[str, Any] | None) -> tuple[SortKey, bool]:
 
 
 def _ordered(statement: Select[Any], key: SortKey, descending: bool) -> Select[Any]:
+    """Sorted by the key, then by ARN in the same direction: one index scan serves the page and its keyset."""
+    arn = FindingRow.arn.desc() if descending else FindingRow.arn.asc()
     if key.expression is None:
-        return statement.order_by(FindingRow.arn)
+        return statement.order_by(arn)
     value = key.expression.label("sort_value")
-    return statement.add_columns(value).order_by(value.desc() if descending else value.asc(), FindingRow.arn)
+    return statement.add_columns(value).order_by(value.desc() if descending else value.asc(), arn)
 
 
 def _position(key: SortKey, row: Any) -> list[Any]:
@@ -239,7 +241,7 @@ def _after(key: SortKey, descending: bool, position: list[Any]) -> ColumnElement
     if key.expression is None:
         if len(position) != 1 or not isinstance(position[0], str):
             raise invalid
-        return FindingRow.arn > position[0]
+        return FindingRow.arn < position[0] if descending else FindingRow.arn > position[0]
     if len(position) != 2 or not isinstance(position[1], str):
         raise invalid
     value, arn = position
@@ -251,8 +253,9 @@ def _after(key: SortKey, descending: bool, position: list[Any]) -> ColumnElement
     elif isinstance(value, bool) or not isinstance(value, (int, float) if key.kind is float else key.kind):
         raise invalid
     bound = literal(value, type_=FindingRow.first_observed_at.type) if key.kind is dt.datetime else value
-    beyond = key.expression < bound if descending else key.expression > bound
-    return or_(beyond, and_(key.expression == bound, FindingRow.arn > arn))
+    # a row-value comparison: both backends seek an index on (…, key, arn) with it
+    after = tuple_(key.expression, FindingRow.arn)
+    return after < tuple_(bound, arn) if descending else after > tuple_(bound, arn)
 
 
 def _detail(arn: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """findings, their filters and reports
 
-Revision ID: 789dd6422fa9
+Revision ID: 4fb5317e5df6
 Revises:
-Create Date: 2026-12-03 11:36:32.262333
+Create Date: 2026-12-03 11:49:39.257895
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 import vigil.store.base
 
-revision = "789dd6422fa9"
+revision = "4fb5317e5df6"
 down_revision = None
 branch_labels = ("findings",)
 depends_on = None
@@ -108,6 +108,7 @@ def upgrade() -> None:
             "ix_findings_account_severity", ["account_id", "severity_rank", "arn"], unique=False
         )
         batch_op.create_index("ix_findings_purge_at", ["purge_at"], unique=False)
+        batch_op.create_index("ix_findings_severity", ["severity_rank", "arn"], unique=False)
 
     op.create_table(
         "finding_packages",
@@ -168,6 +169,7 @@ def downgrade() -> None:
 
     op.drop_table("finding_packages")
     with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_findings_severity")
         batch_op.drop_index("ix_findings_purge_at")
         batch_op.drop_index("ix_findings_account_severity")
         batch_op.drop_index("ix_findings_account_resource")
