@@ -51,6 +51,36 @@ def test_every_filter_criterion_of_the_model_is_known():
     assert set(SORT_FIELDS) == set(MODEL.shape_for("SortField").enum)
 
 
+def _timestamp_members(shape, seen=None):
+    seen = set() if seen is None else seen
+    if shape.name in seen:
+        return set()
+    seen.add(shape.name)
+    if shape.type_name == "structure":
+        return {n for n, m in shape.members.items() if m.type_name == "timestamp"} | {
+            t for m in shape.members.values() for t in _timestamp_members(m, seen)
+        }
+    if shape.type_name == "list":
+        return _timestamp_members(shape.member, seen)
+    if shape.type_name == "map":
+        return _timestamp_members(shape.value, seen)
+    return set()
+
+
+def test_handlers_answer_every_timestamp_member_vigil_fills_as_a_datetime():
+    from vigil.api.inspector_ops.findings import TIMESTAMP_MEMBERS
+
+    filled = ("PackageVulnerabilityDetails", "ExploitabilityDetails", "AwsEc2InstanceDetails", "FindingDetail",
+              "DateFilter")  # fmt: skip
+    direct = {
+        n
+        for s in ("Finding", "Filter")
+        for n, m in MODEL.shape_for(s).members.items()
+        if m.type_name == "timestamp"
+    }
+    assert set().union(direct, *(_timestamp_members(MODEL.shape_for(s)) for s in filled)) == TIMESTAMP_MEMBERS
+
+
 def test_a_caller_sees_its_own_findings_and_its_members_never_another_accounts(ops, fleet):
     every = _list(ops)["findings"]
     assert {f["awsAccountId"] for f in every} == {ADMIN, MEMBER}

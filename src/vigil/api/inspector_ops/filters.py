@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vigil.api.context import Caller, Handler, Request, Response
-from vigil.api.inspector_ops.findings import inspector_errors, paged
+from vigil.api.inspector_ops.findings import inspector_handler, paged
 from vigil.findings.service.filters import FiltersService
 
 
@@ -22,8 +22,8 @@ def operations(filters: FiltersService) -> dict[str, Handler]:
         return paged({"filters": page.items}, page)
 
     return {
-        "CreateFilter": inspector_errors(create_filter),
-        "UpdateFilter": inspector_errors(update_filter),
-        "DeleteFilter": inspector_errors(delete_filter),
-        "ListFilters": inspector_errors(list_filters),
+        "CreateFilter": inspector_handler(create_filter),
+        "UpdateFilter": inspector_handler(update_filter),
+        "DeleteFilter": inspector_handler(delete_filter),
+        "ListFilters": inspector_handler(list_filters),
     }

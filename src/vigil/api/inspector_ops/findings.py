@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from typing import Any
 
@@ -15,14 +16,34 @@ from vigil.api.errors import (
 from vigil.findings.service.errors import InvalidRequest, NotFound, QuotaExceeded
 from vigil.findings.service.listing import FindingsQueries, Page
 
+TIMESTAMP_MEMBERS = frozenset(
+    {"firstObservedAt", "lastObservedAt", "updatedAt", "createdAt", "vendorCreatedAt", "vendorUpdatedAt",
+     "lastKnownExploitAt", "launchedAt", "dateAdded", "dateDue", "firstSeen", "lastSeen", "startInclusive",
+     "endInclusive"}
+)  # fmt: skip
+"""The members of these operations' outputs that the model types as timestamps (a test checks the list)."""
 
-def inspector_errors(handler: Handler) -> Handler:
-    """The findings service's refusals as Inspector's errors."""
+
+def with_datetimes(value: Any, member: str = "") -> Any:
+    """The service's wire-form JSON (timestamps as epoch seconds, as stored) in the form handlers return and
+    boto3 gives users: timestamps as aware datetimes."""
+    if isinstance(value, dict):
+        return {k: with_datetimes(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_datetimes(v) for v in value]
+    if member in TIMESTAMP_MEMBERS and isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return value
+
+
+def inspector_handler(handler: Handler) -> Handler:
+    """The findings service's refusals as Inspector's errors, its answers with datetimes."""
 
     @functools.wraps(handler)
     def translated(caller: Caller, request: Request) -> Response:
         try:
-            return handler(caller, request)
+            response: Response = with_datetimes(handler(caller, request))
+            return response
         except InvalidRequest as exc:
             problem = FieldProblem(exc.member, exc.message)
             raise ValidationException(
@@ -54,7 +75,7 @@ def operations(queries: FindingsQueries) -> dict[str, Handler]:
         return {"findingDetails": details, "errors": errors}
 
     return {
-        "ListFindings": inspector_errors(list_findings),
-        "ListFindingAggregations": inspector_errors(list_finding_aggregations),
-        "BatchGetFindingDetails": inspector_errors(batch_get_finding_details),
+        "ListFindings": inspector_handler(list_findings),
+        "ListFindingAggregations": inspector_handler(list_finding_aggregations),
+        "BatchGetFindingDetails": inspector_handler(batch_get_finding_details),
     }

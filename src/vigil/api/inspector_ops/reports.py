@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.api.context import Caller, Handler, Request, Response
-from vigil.api.inspector_ops.findings import inspector_errors
+from vigil.api.inspector_ops.findings import inspector_handler
 from vigil.findings.service.reports import FINDINGS, SBOM, ReportsService
 from vigil.store.reports import ReportRow
 
@@ -41,10 +41,10 @@ def operations(reports: ReportsService) -> dict[str, Handler]:
         return {"reportId": reports.cancel(caller, SBOM, request.get("reportId"))}
 
     return {
-        "CreateFindingsReport": inspector_errors(create_findings_report),
-        "GetFindingsReportStatus": inspector_errors(get_findings_report_status),
-        "CancelFindingsReport": inspector_errors(cancel_findings_report),
-        "CreateSbomExport": inspector_errors(create_sbom_export),
-        "GetSbomExport": inspector_errors(get_sbom_export),
-        "CancelSbomExport": inspector_errors(cancel_sbom_export),
+        "CreateFindingsReport": inspector_handler(create_findings_report),
+        "GetFindingsReportStatus": inspector_handler(get_findings_report_status),
+        "CancelFindingsReport": inspector_handler(cancel_findings_report),
+        "CreateSbomExport": inspector_handler(create_sbom_export),
+        "GetSbomExport": inspector_handler(get_sbom_export),
+        "CancelSbomExport": inspector_handler(cancel_sbom_export),
     }
