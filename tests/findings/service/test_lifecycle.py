@@ -134,3 +134,11 @@ def test_an_evaluation_of_another_instance_is_refused(findings, advisory_db, inv
         assert "is not a finding of" in str(exc)
     else:
         raise AssertionError("an evaluation of another instance was recorded")
+
+
+def test_an_evaluation_without_findings_closes_every_open_one(scan, findings, queries, clock):
+    from vigil.findings.evaluate import Evaluation
+
+    scan(WEB, "bullseye")
+    findings.record(WEB, Evaluation((), (), 0, clock.advance(hours=1)), clock.now)
+    assert {f["status"] for f in _listed(queries).values()} == {"CLOSED"}

@@ -23,18 +23,18 @@ KMS = "arn:aws:kms:us-east-1:111111111111:key/0000"
 
 
 class Jobs:
-    """The executor, run by hand: tasks wait until the test runs them."""
+    """The executor, run by hand: reports wait until the test runs them."""
 
     def __init__(self):
         self.waiting = []
+        self.service = None
 
-    def submit(self, task, argument):
-        self.waiting.append((task, argument))
+    def submit(self, report_id):
+        self.waiting.append(report_id)
 
     def run(self):
         while self.waiting:
-            task, argument = self.waiting.pop(0)
-            task(argument)
+            self.service.run(self.waiting.pop(0))
 
 
 class Inventories:
@@ -70,7 +70,8 @@ def sources(inventories):
 
 @pytest.fixture
 def ops(sessions, clock, exports, jobs, sources):
-    return reports_ops.operations(ReportsService(sessions, clock, exports, sources, jobs.submit))
+    jobs.service = ReportsService(sessions, clock, exports, sources, jobs.submit)
+    return reports_ops.operations(jobs.service)
 
 
 @pytest.fixture

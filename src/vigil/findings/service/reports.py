@@ -43,8 +43,9 @@ SBOM_FORMATS: dict[str, Callable[[Any], str]] = {
     "SPDX_2_3": to_spdx,
 }
 
-Submit = Callable[[Callable[[str], None], str], None]
-"""Runs `task(report_id)` later, on the service's executor (threads now, a task engine later)."""
+Submit = Callable[[str], None]
+"""Has `ReportsService.run(report_id)` run later by the fleet's executor (a task with one serialisable
+argument: threads now, a task engine later)."""
 
 
 class Cancelled(Exception):
@@ -157,7 +158,7 @@ class ReportsService:
                     created_at=self._clock(),
                 )
             )
-        self._submit(self.run, report_id)
+        self._submit(report_id)
         return report_id
 
     def _write_findings(self, row: ReportRow) -> int:
