@@ -1,7 +1,7 @@
 """Findings store figures (issue 9): recording a fleet's findings and paging through 1,000,000 of them.
 
     PYTHONPATH=src:. python benchmarks/fleet_findings.py [--instances 10000] [--per-instance 100]
-        [--accounts 10] [--backend sqlite|postgresql|both] [--queries 200] [--workdir DIR]
+        [--accounts 10] [--backend sqlite|postgresql|both] [--queries 200] [--workdir DIR [--reuse]]
 
 1. Record N instances x M findings through `FindingsService.record` (the scanner's path): the findings are
    the real findings of the test suite's inventories evaluated against its real advisory records, each made
@@ -160,7 +160,7 @@ def run(url: str, args: argparse.Namespace, found: list[Finding]) -> None:
     hosts = fleet(args.instances, args.accounts)
     rng = random.Random(1)
     started = time.perf_counter()
-    for n, host in enumerate(hosts, 1):
+    for n, host in enumerate([] if args.reuse else hosts, 1):
         service.record(host, evaluation(host, found, args.per_instance, rng), NOW)
         if n % 1000 == 0:
             rate = n * args.per_instance / (time.perf_counter() - started)
@@ -170,8 +170,11 @@ def run(url: str, args: argparse.Namespace, found: list[Finding]) -> None:
             )
     elapsed = time.perf_counter() - started
     total = args.instances * args.per_instance
+    if not args.reuse:
+        print(f"  recording: {total:,} findings in {elapsed:.0f} s ({total / elapsed:,.0f} findings/s)")
+    started = time.perf_counter()
     service.purge(NOW)  # what the server runs every hour: it refreshes the planner's statistics too
-    print(f"  recording: {total:,} findings in {elapsed:.0f} s ({total / elapsed:,.0f} findings/s)")
+    print(f"  purge (nothing to delete) and statistics: {time.perf_counter() - started:.1f} s")
     accounts = sorted({h.account_id for h in hosts})
     callers = {
         f"one account ({total // len(accounts):,} findings)": Caller(accounts[0], frozenset(accounts[:1])),
@@ -202,6 +205,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the SQLite store a run left in --workdir"
+    )
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vigil-findings-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +216,8 @@ def main() -> None:
     print(f"{len(found)} real findings as templates; {shape}")
     if args.backend in ("sqlite", "both"):
         path = workdir / "vigil.db"
-        path.unlink(missing_ok=True)
+        if not args.reuse:
+            path.unlink(missing_ok=True)
         print("SQLite (WAL):")
         run(f"sqlite:///{path}", args, found)
         print(f"  store size: {sum(p.stat().st_size for p in workdir.glob('vigil.db*')) / 2**20:,.0f} MiB")

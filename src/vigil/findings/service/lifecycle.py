@@ -207,11 +207,9 @@ STATISTICS_OF = ("findings", "finding_packages", "finding_resource_tags")
 
 
 def _refresh_statistics(session: Session) -> None:
-    """The planner's statistics, after the hour's changes: without them SQLite cannot tell which index serves
-    a page (measured: a severity + resource page over 100,000 findings of 10 accounts, 72 ms, not 1.4 ms).
-    A sampled ANALYZE on SQLite; PostgreSQL samples by itself too."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("PRAGMA analysis_limit=1000"))
+    """The planner's statistics, after the hour's changes: without true ones SQLite picks the wrong index for
+    an administrator's severity + resource page (measured over 1,000,000 findings of 10 accounts: 1.3 s with
+    sampled statistics, 3 ms with these; the whole ANALYZE took 0.7 s)."""
     for table in STATISTICS_OF:
         session.execute(text(f"ANALYZE {table}"))
 
