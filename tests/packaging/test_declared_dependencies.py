@@ -17,7 +17,7 @@ SRC = REPO / "src" / "vigil"
 EXTRA_MODULES = {
     "images": ("fs/image/",),
     "sbom": ("inventory/sbom/export.py",),
-    "server": ("store/", "api/", "server/", "fleet/", "scanning/", "cli/server.py"),
+    "server": ("store/", "api/", "server/", "fleet/", "scanning/", "findings/service/", "cli/server.py"),
 }
 
 
