@@ -125,9 +125,9 @@ def test_a_body_that_is_no_json_object_cannot_be_parsed(live_server, content):
 
 def test_an_operation_vigil_does_not_serve_answers_inspectors_error_not_a_404_page(live_server):
     with pytest.raises(ClientError) as excinfo:
-        live_server.client().list_coverage()
+        live_server.client().list_cis_scan_configurations()
     assert excinfo.value.response["Error"]["Code"] == "ValidationException"
-    assert "ListCoverage" in excinfo.value.response["Error"]["Message"]
+    assert "ListCisScanConfigurations" in excinfo.value.response["Error"]["Message"]
 
 
 def test_a_uri_label_holding_an_encoded_slash_still_finds_its_operation(live_server):

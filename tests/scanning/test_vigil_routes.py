@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from tests.scanning.fleetkit import ACCOUNT, OTHER, instance, volume, write_fleet
 
-from vigil.api.context import Caller
+from vigil.api.context import CALLER, Caller
 from vigil.api.errors import InspectorError, ValidationException
 from vigil.api.vigil_routes.instances import instances_router
 from vigil.api.vigil_routes.providers import providers_router
@@ -20,7 +20,7 @@ from vigil.scanning.operations import FleetOperations
 WEB, VPN, STOPPED = "i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-0a1b2c3d4e5f60003"
 
 
-def _app(fleet: FleetOperations) -> FastAPI:
+def _app(fleet: FleetOperations, fleets_dir) -> FastAPI:
     app = FastAPI()
 
     @app.middleware("http")
@@ -28,7 +28,7 @@ def _app(fleet: FleetOperations) -> FastAPI:
         account = request.headers.get("x-test-account")
         if account:
             members = frozenset(filter(None, request.headers.get("x-test-members", "").split(",")))
-            request.state.caller = Caller(account, members)
+            request.scope[CALLER] = Caller(account, members)
         return await call_next(request)
 
     @app.exception_handler(InspectorError)
@@ -41,7 +41,7 @@ def _app(fleet: FleetOperations) -> FastAPI:
             }
         return JSONResponse(body, status_code=exc.status, headers={"x-amzn-ErrorType": exc.code})
 
-    for router in (providers_router(fleet), instances_router(fleet), scans_router(fleet)):
+    for router in (providers_router(fleet, fleets_dir), instances_router(fleet), scans_router(fleet)):
         app.include_router(router, prefix="/vigil/v1")
     return app
 
@@ -53,7 +53,7 @@ def api(world, fleet_dir):
         instance(VPN, [volume("images/vpn.qcow2", "vol-02")]),
         instance(STOPPED, [volume("images/vpn.qcow2", "vol-03")], state="stopped"),
     ])  # fmt: skip
-    client = TestClient(_app(FleetOperations(world.services, world.executor)))
+    client = TestClient(_app(FleetOperations(world.services, world.executor), fleet_dir))
     return world, client, path
 
 
@@ -93,9 +93,18 @@ def test_a_fleet_file_that_cannot_be_used_is_refused_with_every_problem(api, fle
     assert relative.status_code == 400 and "absolute path" in relative.json()["message"]
     unknown = client.put("/vigil/v1/providers/local", json={"path": "/x", "colour": 1}, headers=_as(ACCOUNT))
     assert unknown.status_code == 422
-    unsigned = client.put("/vigil/v1/providers/local", json={"path": str(broken)})
-    assert unsigned.status_code == 403 and unsigned.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     assert client.delete("/vigil/v1/providers/local", headers=_as(ACCOUNT)).status_code == 404
+
+
+def test_a_fleet_file_outside_the_servers_fleets_folder_is_refused(api, tmp_path):
+    """Another tenant's fleet file (or any file on the server) cannot be attached over the API."""
+    _, client, _ = api
+    elsewhere = tmp_path / "elsewhere" / "fleet.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("instances: []")
+    for path in (str(elsewhere), "/etc/passwd"):
+        response = client.put("/vigil/v1/providers/local", json={"path": path}, headers=_as(ACCOUNT))
+        assert response.status_code == 403 and "fleets folder" in response.json()["message"]
 
 
 def test_scan_now_scans_the_instance_and_its_log_shows_how(api):

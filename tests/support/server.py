@@ -61,8 +61,12 @@ class CliResult:
 
 
 def init_server(directory: Path, *args: str) -> dict[str, Any]:
-    """`vigil server init DIR ARGS…` (in this process): the JSON it prints."""
-    return json.loads(vigil("server", "init", str(directory), *args).stdout)
+    """`vigil server init DIR ARGS…` (in this process): the JSON it prints. The server's feeds are an empty
+    list: its scheduled feed update must never reach beyond loopback in a test."""
+    printed = json.loads(vigil("server", "init", str(directory), *args).stdout)
+    (directory / "feeds.yaml").write_text("feeds: []\n")
+    save_settings(load_settings(directory).replace(feeds_file=Path("feeds.yaml")))
+    return printed
 
 
 class LiveServer:

@@ -101,7 +101,7 @@ def load_feeds(path: Path | None) -> list[Feed]:
     except ValueError as exc:
         raise FeedsFileError(str(exc)) from exc
     entries = data.get("feeds") if isinstance(data, dict) else data
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list):
         raise FeedsFileError(f"{path}: expected a list of feeds (name, url, importer, licence)")
     feeds = [_feed(path, number, entry) for number, entry in enumerate(entries, start=1)]
     names = [f.name for f in feeds]

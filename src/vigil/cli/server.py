@@ -103,4 +103,22 @@ def account_create(
     typer.echo(json.dumps(keys.to_json()))
 
 
+@server_app.command()
+def fleet(
+    directory: DirArgument,
+    account: Annotated[str, typer.Option(help="The account whose fleet this is (12 digits).")],
+    local: Annotated[Path, typer.Option("--local", help="The local fleet file (YAML).")],
+) -> None:
+    """Attach (or replace) the account's local fleet file, discover it now, and print what was found."""
+    from vigil.fleet.providers import ProviderError
+    from vigil.server.setup import attach_local_fleet
+
+    with _clear_errors():
+        try:
+            report = attach_local_fleet(directory, account, local)
+        except ProviderError as exc:
+            fail(f"{local}: {exc}", EXIT_FAILURE)
+    typer.echo(json.dumps(report.to_json()))
+
+
 __all__ = ["server_app"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,16 @@ from vigil.matching.model import Match
 _NO_RECOMMENDATION = "None Provided"  # Inspector's text when no command fixes it
 _MAX_REFERENCES = 20
 DEFAULT_REGION = "us-east-1"  # the region the service answers as (ARNs must name one of AWS's form)
+_AWS_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+
+
+def arn_region(region: str) -> str:
+    """The region a finding's ARN names: the server's when it has AWS's form, else `us-east-1`.
+
+    Inspector's model only accepts finding ARNs naming an AWS-shaped region; a server whose region is
+    `local` (the default) still answers ARNs that boto3 users' scripts can parse and filter on.
+    """
+    return region if _AWS_REGION.fullmatch(region) else DEFAULT_REGION
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +52,7 @@ def finding_arn(resource: Resource, vulnerability_id: str) -> str:
     """Stable: the same account, resource and vulnerability always give the same ARN."""
     key = f"{resource.account_id}\0{resource.resource_id}\0{vulnerability_id}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return f"arn:aws:inspector2:{resource.region}:{resource.account_id}:finding/{digest}"
+    return f"arn:aws:inspector2:{arn_region(resource.region)}:{resource.account_id}:finding/{digest}"
 
 
 def platform(os: OSInfo | None) -> str:

@@ -190,6 +190,13 @@ def administrator_of(session: Session, row: store.AccountRow) -> str | None:
     )
 
 
+def filter_owners(session: Session, account_id: str) -> set[str]:
+    """Whose SUPPRESS filters apply to this account's findings: its own, and its administrator's."""
+    row = store.account(session, account_id)
+    admin = administrator_of(session, row) if row is not None else None
+    return {account_id} | ({admin} if admin else set())
+
+
 def administered(session: Session, account_id: str) -> frozenset[str]:
     """The members this account administers: none unless it is the delegated administrator."""
     organization = store.organization(session)

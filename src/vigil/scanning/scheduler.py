@@ -45,10 +45,14 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """At the server's start: end what an earlier process left (its scans, their snapshots), then tick
-        every `resolution` seconds in a thread of its own."""
+        """At the server's start: end what an earlier process left (its scans, their snapshots), bring the
+        findings to the advisory database's version, then tick every `resolution` seconds in a thread."""
         tasks.sweep(self.services)
         self._ran("sweep", self.services.clock())
+        # before any scan: note the advisory version the stored findings reflect (the first start), or
+        # re-evaluate what changed while the server was down; a version noted later could already include
+        # an update made after a scan, which would then never be re-evaluated
+        tasks.reevaluate_changes(self.services)
         self._thread = threading.Thread(target=self._loop, name="vigil-scheduler", daemon=True)
         self._thread.start()
 

@@ -43,6 +43,12 @@ class Schedule:
         return cls(**{key: value for key, value in durations.items() if key in known})
 
 
+class ReportRunner(Protocol):
+    """Writes one queued report (`vigil.findings.service.ReportsService`)."""
+
+    def run(self, report_id: str) -> None: ...
+
+
 class AdvisorySource(FindingsReader, Protocol):
     """The advisory database as scanning reads it (`AdvisoryDB`): advisories, scores, and its versions."""
 
@@ -71,6 +77,7 @@ class FleetServices:
         limits: AgentlessLimits = AgentlessLimits(),
         update_feeds: Callable[[], Any] | None = None,
         runner: str | None = None,
+        reports: ReportRunner | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -80,6 +87,7 @@ class FleetServices:
         self.region = region
         self.schedule = schedule
         self.update_feeds = update_feeds
+        self.reports = reports
         self.scans = ScanLog(sessions, runner)
         self.inventories = InventoryStore(sessions)
         self.snapshots = SnapshotStore(snapshots_dir)

@@ -95,6 +95,13 @@ def update_feeds(services: FleetServices) -> dict[str, Any]:
     return reevaluate(services)
 
 
+def write_report(services: FleetServices, report_id: str) -> None:
+    """A findings report or an SBOM export, written to its bucket (CreateFindingsReport, CreateSbomExport)."""
+    if services.reports is None:
+        raise RuntimeError("this server has no reports service")
+    services.reports.run(report_id)
+
+
 TASKS: dict[str, Callable[..., Any]] = {
     "discover": discover_fleet,
     "scan_instance": scan_instance,
@@ -103,4 +110,5 @@ TASKS: dict[str, Callable[..., Any]] = {
     "purge": purge,
     "sweep": sweep,
     "update_feeds": update_feeds,
+    "write_report": write_report,
 }

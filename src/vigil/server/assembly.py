@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -12,8 +13,19 @@ from vigil.advisories.feeds import load_feeds
 from vigil.api.app import Background
 from vigil.api.context import Handler
 from vigil.api.inspector_ops import accounts as accounts_ops
+from vigil.api.inspector_ops import coverage as coverage_ops
+from vigil.api.inspector_ops import filters as filters_ops
+from vigil.api.inspector_ops import findings as findings_ops
+from vigil.api.inspector_ops import reports as reports_ops
 from vigil.api.vigil_routes import database as database_routes
+from vigil.api.vigil_routes.instances import instances_router
+from vigil.api.vigil_routes.providers import providers_router
+from vigil.api.vigil_routes.scans import scans_router
+from vigil.scanning.operations import FleetOperations
+from vigil.scanning.usage import UsageReports
 from vigil.server.runtime import Runtime
+
+FLEETS_DIR = Path("fleets")  # where fleet files attached over the API must lie
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +38,24 @@ class Parts:
 def assemble(runtime: Runtime) -> Parts:
     settings = runtime.settings
     feeds_file = settings.path(settings.feeds_file) if settings.feeds_file else None
+    fleet = FleetOperations(runtime.fleet, runtime.executor)
     return Parts(
-        operations=(accounts_ops.operations(runtime.accounts, runtime.organizations),),
+        operations=(
+            accounts_ops.operations(runtime.accounts, runtime.organizations),
+            coverage_ops.operations(runtime.fleet.coverage, UsageReports(runtime.sessions, runtime.clock)),
+            findings_ops.operations(runtime.finding_queries),
+            filters_ops.operations(runtime.filters),
+            reports_ops.operations(runtime.reports),
+        ),
         routers=(
             database_routes.router(
                 runtime.advisories,
                 feeds=lambda: load_feeds(feeds_file),
                 may_update=runtime.is_management_account,
             ),
+            providers_router(fleet, settings.path(FLEETS_DIR)),
+            instances_router(fleet),
+            scans_router(fleet),
         ),
+        background=(runtime.scheduler,),
     )

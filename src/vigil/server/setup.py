@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from vigil.advisories.store import AdvisoryDB
 from vigil.clock import Clock, system_clock
 from vigil.fleet.accounts import AccountsService, NewAccount
+from vigil.fleet.discovery import DiscoveryReport
 from vigil.server import tls
 from vigil.server.keyfile import KeyFile
-from vigil.server.runtime import open_store
+from vigil.server.runtime import open_runtime, open_store
 from vigil.server.settings import DEFAULT_REGION, Settings, load_settings, save_settings
 from vigil.store import accounts as store
 from vigil.store.engine import session_factory
@@ -94,6 +95,21 @@ def create_account(directory: Path, name: str, *, clock: Clock = system_clock) -
     with open_store(settings) as engine:
         account = AccountsService(session_factory(engine), sealer, clock).create_account(name)
     return _keys(settings, account)
+
+
+def attach_local_fleet(directory: Path, account_id: str, fleet_file: Path) -> DiscoveryReport:
+    """Attach (or replace) an account's local fleet file and discover it now (the server may be running:
+    it scans what is new at its next tick). `ProviderError` when the file cannot be used: nothing changes."""
+    from vigil.scanning.executor import InlineExecutor
+    from vigil.scanning.operations import FleetOperations
+
+    settings = load_settings(directory)
+    with open_runtime(settings) as runtime:
+        with runtime.sessions() as session:
+            if store.account(session, account_id) is None:
+                raise SetupError(f"no account {account_id} on this server")
+        operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
+        return operations.attach_local(account_id, str(fleet_file.resolve()))
 
 
 def _keys(settings: Settings, account: NewAccount) -> AccountKeys:

@@ -77,7 +77,7 @@ def clock():
 
 @pytest.fixture
 def findings(sessions):
-    return FindingsService(sessions, filter_owners=lambda account: {account, ADMIN})
+    return FindingsService(sessions, filter_owners=lambda session, account: {account, ADMIN})
 
 
 @pytest.fixture

@@ -109,8 +109,10 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 def _scalar(shape: Shape, value: Any, where: str) -> Any:
     kind = shape.type_name
     if kind == "timestamp":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = dt.datetime.fromtimestamp(value, dt.UTC)  # epoch seconds, as `Finding.to_json` keeps them
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise ShapeError(f"{where}: a timestamp is an aware datetime, not {value!r}")
+            raise ShapeError(f"{where}: a timestamp is an aware datetime or epoch seconds, not {value!r}")
         if shape.serialization.get("timestampFormat") == "iso8601":
             return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         return value.timestamp()

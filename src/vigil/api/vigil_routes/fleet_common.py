@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
-from fastapi import Depends, Request
-
-from vigil.api.context import Caller
 from vigil.api.errors import (
-    AccessDeniedException,
     ConflictException,
     FieldProblem,
     ResourceNotFoundException,
@@ -23,17 +18,6 @@ from vigil.scanning.operations import NotScannable
 from vigil.scanning.scans import ScanConflict
 
 ACCOUNT_ID = r"^\d{12}$"
-
-
-def caller_of(request: Request) -> Caller:
-    """The account that signed the request (the auth middleware puts it on `request.state.caller`)."""
-    caller = getattr(request.state, "caller", None)
-    if not isinstance(caller, Caller):
-        raise AccessDeniedException("the request carries no verified signature")
-    return caller
-
-
-CallerOf = Annotated[Caller, Depends(caller_of)]
 
 
 @contextmanager

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, CallerOf, refusals
+from vigil.api.context import CallerDep
+from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals
 from vigil.scanning.operations import FleetOperations
 
 AccountQuery = Annotated[str | None, Query(alias="accountId", pattern=ACCOUNT_ID)]
@@ -17,7 +18,7 @@ def instances_router(fleet: FleetOperations) -> APIRouter:
 
     @router.get("/instances")
     def list_instances(
-        caller: CallerOf,
+        caller: CallerDep,
         account_id: AccountQuery = None,
         state: Annotated[str | None, Query()] = None,
         max_results: Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)] = None,
@@ -32,7 +33,7 @@ def instances_router(fleet: FleetOperations) -> APIRouter:
         return {"instances": [v.to_json() for v in views], **({"nextToken": token} if token else {})}
 
     @router.get("/instances/{instance_id}")
-    def get_instance(instance_id: str, caller: CallerOf, account_id: AccountQuery = None) -> dict[str, Any]:
+    def get_instance(instance_id: str, caller: CallerDep, account_id: AccountQuery = None) -> dict[str, Any]:
         """One instance (`accountId` names the account when the caller sees several with this id)."""
         with refusals():
             return fleet.instance(caller.visible, instance_id, account_id).to_json()

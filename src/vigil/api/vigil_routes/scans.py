@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, CallerOf, refusals
+from vigil.api.context import CallerDep
+from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals
 from vigil.scanning.operations import FleetOperations
 
 
@@ -24,14 +25,14 @@ def scans_router(fleet: FleetOperations) -> APIRouter:
     router = APIRouter(tags=["scans"])
 
     @router.post("/scans", status_code=202)
-    def request_scan(body: ScanRequest, caller: CallerOf) -> dict[str, Any]:
+    def request_scan(body: ScanRequest, caller: CallerDep) -> dict[str, Any]:
         """Queue an agentless scan of the instance now; answers the scan (poll `GET /scans/{scanId}`)."""
         with refusals("instanceId"):
             return fleet.request_scan(caller.visible, body.instance_id, body.account_id).to_json()
 
     @router.get("/scans")
     def list_scans(
-        caller: CallerOf,
+        caller: CallerDep,
         instance_id: Annotated[str | None, Query(alias="instanceId", max_length=32)] = None,
         max_results: Annotated[int | None, Query(alias="maxResults", ge=1, le=1000)] = None,
         next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
@@ -44,7 +45,7 @@ def scans_router(fleet: FleetOperations) -> APIRouter:
         return {"scans": [s.to_json() for s in scans], **({"nextToken": token} if token else {})}
 
     @router.get("/scans/{scan_id}")
-    def get_scan(scan_id: str, caller: CallerOf) -> dict[str, Any]:
+    def get_scan(scan_id: str, caller: CallerDep) -> dict[str, Any]:
         with refusals():
             return fleet.scan(caller.visible, scan_id).to_json()
 

@@ -88,7 +88,7 @@ class FiltersService:
         session.flush()
         now = self._clock()
         for account in sorted(requester.visible):
-            suppress(session, account, self._findings.filter_owners(account), now)
+            suppress(session, account, self._findings.filter_owners(session, account), now)
 
     def list(self, requester: Requester, request: Mapping[str, Any]) -> Page:
         size = page_size(request)

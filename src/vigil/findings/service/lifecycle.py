@@ -39,12 +39,13 @@ PURGE_GONE_AFTER = dt.timedelta(days=3)
 REMEDIATED = "REMEDIATED"
 CHANGING_MEMBERS = ("status", "firstObservedAt", "lastObservedAt", "updatedAt")  # kept in columns
 
-FilterOwners = Callable[[str], Collection[str]]
+# whose filters apply, read in the caller's own transaction (a second one would wait for it: SQLite)
+FilterOwners = Callable[[Session, str], Collection[str]]
 """The accounts whose SUPPRESS filters apply to an account's findings: itself and its delegated
 administrator."""
 
 
-def own_filters_only(account_id: str) -> Collection[str]:
+def own_filters_only(session: Session, account_id: str) -> Collection[str]:
     return (account_id,)
 
 
@@ -96,7 +97,7 @@ class FindingsService:
                 )
             if gone:
                 _close(session, FindingRow.arn.in_(gone), now, REMEDIATED, PURGE_REMEDIATED_AFTER)
-            suppress(session, account, self.filter_owners(account), now, resource_id=resource)
+            suppress(session, account, self.filter_owners(session, account), now, resource_id=resource)
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
         of_instance = (FindingRow.account_id == account_id) & (FindingRow.resource_id == instance_id)
