@@ -53,7 +53,13 @@ def api(world, fleet_dir):
         instance(VPN, [volume("images/vpn.qcow2", "vol-02")]),
         instance(STOPPED, [volume("images/vpn.qcow2", "vol-03")], state="stopped"),
     ])  # fmt: skip
-    client = TestClient(_app(FleetOperations(world.services, world.executor), fleet_dir))
+    # fleet files attached over the API lie in the account's own folder of the fleets folder: here both
+    # accounts' folders are the same one, so that both may attach the same file
+    fleets = fleet_dir.parent / "fleets"
+    fleets.mkdir()
+    for account in (ACCOUNT, OTHER):
+        (fleets / account).symlink_to(fleet_dir, target_is_directory=True)
+    client = TestClient(_app(FleetOperations(world.services, world.executor), fleets))
     return world, client, path
 
 
@@ -104,7 +110,7 @@ def test_a_fleet_file_outside_the_servers_fleets_folder_is_refused(api, tmp_path
     elsewhere.write_text("instances: []")
     for path in (str(elsewhere), "/etc/passwd"):
         response = client.put("/vigil/v1/providers/local", json={"path": path}, headers=_as(ACCOUNT))
-        assert response.status_code == 403 and "fleets folder" in response.json()["message"]
+        assert response.status_code == 403 and "own fleets folder" in response.json()["message"]
 
 
 def test_scan_now_scans_the_instance_and_its_log_shows_how(api):

@@ -24,18 +24,18 @@ class LocalFleet(BaseModel):
 
 
 def providers_router(fleet: FleetOperations, fleets_dir: Path) -> APIRouter:
-    """`fleets_dir`: where fleet files attached over the API must lie. An account names a path on the
-    server; were any path allowed, it could attach another tenant's fleet file and read its disks."""
+    """`fleets_dir`: an account attaches over the API only a fleet file under `fleets_dir/<its id>/`. It
+    names a path on the server; were any path allowed, it could attach another tenant's fleet file and
+    have that tenant's disks read into its own account."""
     router = APIRouter(tags=["providers"])
-    root = fleets_dir.resolve()
 
     @router.put("/providers/local")
     def attach_local(body: LocalFleet, caller: CallerDep) -> dict[str, Any]:
         """Attach (or replace) the calling account's local fleet file and discover its instances now."""
-        requested = Path(body.path)
-        if requested.is_absolute() and not requested.resolve().is_relative_to(root):
+        requested, own = Path(body.path), (fleets_dir / caller.account_id).resolve()
+        if requested.is_absolute() and not requested.resolve().is_relative_to(own):
             raise AccessDeniedException(
-                f"fleet files are attached over the API from the server's fleets folder ({root}) only; "
+                f"an account attaches fleet files over the API from its own fleets folder ({own}) only; "
                 "the server's operator attaches others with `vigil server fleet`"
             )
         with refusals("path"):
