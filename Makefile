@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 WHEELHOUSE := var/wheelhouse
 
-.PHONY: install run test lint bench clean system-deps wheelhouse
+.PHONY: install run serve test lint bench clean system-deps wheelhouse
 
 install: $(STAMP)
 
@@ -31,6 +31,11 @@ system-deps:
 
 run: install system-deps
 	$(BIN)/python -m vigil.demo
+
+# the demo's fleet service in the foreground, until Ctrl-C (after `make run`; LISTEN=host:port to change)
+LISTEN ?= 127.0.0.1:8443
+serve: install system-deps
+	$(BIN)/python -m vigil.demo --serve $(LISTEN)
 
 test: install system-deps wheelhouse
 	$(BIN)/python -m pytest -n 2 -q

@@ -1,5 +1,6 @@
 """`make run`: build the demo instance's disk image and advisory database once (cached under var/), then
-inventory the image and this host and scan the image for known vulnerabilities.
+inventory the image and this host, scan the image for known vulnerabilities, and run the fleet service over
+a demo fleet holding that instance (`vigil.server.demo`).
 
 The demo instance is `demo/rootfs`, a Debian 11 web server some months behind on its updates, on a GPT
 disk: the root filesystem on partition 1 and `/var` on partition 2, found through the root's /etc/fstab,
@@ -13,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,6 +32,7 @@ DEMO_ADVISORIES = (
     "osv/ghsa",
 )
 CACHE = REPO / "var" / "demo"
+SERVER = CACHE / "server"  # the demo's fleet service (`make serve` runs it again)
 ROOT_UUID = "5f1f0c2e-7c1a-4d3b-9a51-0c0ffee00001"  # what demo/rootfs/etc/fstab names
 VAR_LABEL = "demo-var"
 MIB = 1 << 20
@@ -131,10 +134,26 @@ def main() -> None:
         flush=True,
     )
     _vigil("scan", str(disk), "--db", str(database))
+    from vigil.server.demo import run_demo
+
+    print("\n== the fleet service: the demo fleet scanned agentlessly by `vigil server run` ==", flush=True)
+    run_demo(SERVER, disk, database)
+
+
+def serve(listen: str) -> None:
+    """`make serve`: the demo's server, prepared by `make run` (which runs first when there is none)."""
+    from vigil.server.demo import serve as serve_demo
+
+    if not (SERVER / "keys.json").exists():
+        main()
+    serve_demo(SERVER, listen)
 
 
 if __name__ == "__main__":
     os.environ.setdefault("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")
     if "/sbin" not in os.environ["PATH"]:
         os.environ["PATH"] += ":/usr/sbin:/sbin"
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
+    else:
+        main()
