@@ -10,8 +10,9 @@ from vigil.store.models import Base
 
 FINDINGS_TABLES = {
     "findings",
-    "finding_packages",
-    "finding_related_vulnerabilities",
+    "finding_contents",
+    "finding_content_packages",
+    "finding_content_related",
     "finding_resources",
     "finding_resource_tags",
     "finding_filters",

@@ -7,6 +7,7 @@ the same order, with the same ARNs and timestamps.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,12 +49,14 @@ def evaluate(
     account_id: str = DEFAULT_ACCOUNT,
     resource_id: str | None = None,
     region: str = DEFAULT_REGION,
+    keys: Collection[tuple[str, str]] | None = None,
 ) -> Evaluation:
     """Match `inventory` against `reader`'s advisories and score the matches as of `now`.
 
     `resource_id` names the instance in `resources[]` and in the findings' ARNs (default: the target's
     hostname, else its paths). `now` must be timezone-aware: it is every finding's observation time and
-    decides whether the OS is past its end of life.
+    decides whether the OS is past its end of life. With `keys`, only the packages looked up under these
+    (namespace, package) keys are matched (a re-evaluation after an advisory update; no end-of-life finding).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("evaluate: `now` must be timezone-aware (e.g. datetime.now(datetime.UTC))")
@@ -67,9 +70,9 @@ def evaluate(
         resource_id=resource_id or target.hostname or ",".join(target.paths) or "unknown",
         platform=platform(inventory.os),
     )
-    result = match_inventory(inventory, reader)
+    result = match_inventory(inventory, reader, keys=keys)
     findings = package_findings(result.matches, inventory, reader, resource, now)
-    eol = end_of_life_finding(inventory, resource, now)
+    eol = end_of_life_finding(inventory, resource, now) if keys is None else None
     if eol is not None:
         findings.append(eol)
     findings.sort(key=lambda f: (-f.severity.rank, f.vulnerability_id))

@@ -1,9 +1,12 @@
 """Findings as the store keeps them: the finding's JSON plus the columns its filters and sorts read.
 
-One row per finding (stable ARN per account, instance and vulnerability); its vulnerable packages and related
-vulnerabilities in child rows (a package filter matches one package on all its fields); each instance's
-metadata and tags once, as last recorded (tag filters, instance aggregations). The JSON keeps everything
-but the members that change without a new evaluation (status and times), which the columns hold.
+One row per finding (stable ARN per account, instance and vulnerability) with its lifecycle (status and
+times), the columns filters and sorts read, and the resource it was found on. What the finding says about the
+vulnerability (title, description, packages, scores, remediation) is the same for every instance holding the
+same packages, so it is kept once per distinct content (by digest) with its vulnerable packages and related
+vulnerabilities as child rows (a package filter matches one package on all its fields): an advisory update
+rewrites one content per inventory and points the instances' findings at it, never each finding's JSON.
+Each instance's metadata and tags once, as last recorded (tag filters, instance aggregations).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class FindingRow(Base):
     closed_at: Mapped[dt.datetime | None]
     closed_reason: Mapped[str | None] = mapped_column(String(64))  # REMEDIATED, or why the resource went
     purge_at: Mapped[dt.datetime | None]  # a CLOSED finding is deleted then
-    content_hash: Mapped[str] = mapped_column(String(64))  # of `body`: a changed finding gets a new updatedAt
+    content: Mapped[str] = mapped_column(String(64))  # FindingContentRow.digest: what the finding says
     inspector_score: Mapped[float | None]
     epss_score: Mapped[float | None]
     fix_available: Mapped[str | None] = mapped_column(String(8))
@@ -45,7 +48,7 @@ class FindingRow(Base):
     image_id: Mapped[str | None] = mapped_column(String(255))
     vpc_id: Mapped[str | None] = mapped_column(String(255))
     subnet_id: Mapped[str | None] = mapped_column(String(255))
-    body: Mapped[dict[str, Any]]
+    resource: Mapped[dict[str, Any]]  # the finding's `resources[0]`, as the instance was when recorded
 
     __table_args__ = (
         # a page of one account's findings by severity, of one instance, and the default order
@@ -54,13 +57,26 @@ class FindingRow(Base):
         Index("ix_findings_account_resource", "account_id", "resource_id", "severity_rank", "arn"),
         Index("ix_findings_account_last_observed", "account_id", "last_observed_at", "arn"),
         Index("ix_findings_purge_at", "purge_at"),
+        Index("ix_findings_content", "content"),  # contents no finding holds any more are purged
     )
 
 
-class FindingPackageRow(Base):
-    __tablename__ = "finding_packages"
+class FindingContentRow(Base):
+    """What findings say about a vulnerability on some packages: their JSON without the finding's ARN,
+    account, resource, status and times."""
 
-    arn: Mapped[str] = mapped_column(ForeignKey("findings.arn", ondelete="CASCADE"), primary_key=True)
+    __tablename__ = "finding_contents"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the canonical JSON
+    body: Mapped[dict[str, Any]]
+
+
+class FindingPackageRow(Base):
+    __tablename__ = "finding_content_packages"
+
+    content: Mapped[str] = mapped_column(
+        ForeignKey("finding_contents.digest", ondelete="CASCADE"), primary_key=True
+    )
     position: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(1024))
     version: Mapped[str] = mapped_column(String(1024))
@@ -69,13 +85,15 @@ class FindingPackageRow(Base):
     arch: Mapped[str | None] = mapped_column(String(64))
     file_path: Mapped[str | None] = mapped_column(String(1024))
 
-    __table_args__ = (Index("ix_finding_packages_name", "name"),)
+    __table_args__ = (Index("ix_finding_content_packages_name", "name"),)
 
 
 class FindingRelatedRow(Base):
-    __tablename__ = "finding_related_vulnerabilities"
+    __tablename__ = "finding_content_related"
 
-    arn: Mapped[str] = mapped_column(ForeignKey("findings.arn", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[str] = mapped_column(
+        ForeignKey("finding_contents.digest", ondelete="CASCADE"), primary_key=True
+    )
     vulnerability_id: Mapped[str] = mapped_column(String(128), primary_key=True)
 
 

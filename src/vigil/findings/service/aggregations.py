@@ -194,8 +194,8 @@ def _grouped(
     own: dict[str, Any] = {"operatingSystem": FindingResourceRow.platform}
     statement = select(FindingRow.account_id).select_from(FindingRow)
     if grouping.packages:  # one count per finding and package name, however many of its packages share it
-        packages = select(FindingPackageRow.arn, FindingPackageRow.name).distinct().subquery()
-        statement = statement.join(packages, packages.c.arn == FindingRow.arn)
+        packages = select(FindingPackageRow.content, FindingPackageRow.name).distinct().subquery()
+        statement = statement.join(packages, packages.c.content == FindingRow.content)
         own["packageName"] = packages.c.name
         keys = (packages.c.name.label("package"), *keys[1:])
     if "operatingSystems" in options or any(

@@ -367,7 +367,7 @@ def _related(term: StringTerm) -> ColumnElement[bool]:
     column = FindingRelatedRow.vulnerability_id
     match = func.substr(column, 1, len(term.value)) == term.value if term.comparison == "PREFIX" else None
     related = exists().where(
-        FindingRelatedRow.arn == FindingRow.arn, match if match is not None else column == term.value
+        FindingRelatedRow.content == FindingRow.content, match if match is not None else column == term.value
     )
     return ~related if term.comparison == "NOT_EQUALS" else related
 
@@ -404,4 +404,4 @@ def _has_package(term: PackageTerm) -> ColumnElement[bool]:
     if term.epoch is not None:
         parts.append(_in_range(package.epoch, term.epoch))
     parts += [true() if comparison == "NOT_EQUALS" else false() for _, comparison in term.absent]
-    return exists(select(package.arn).where(package.arn == FindingRow.arn, *parts))
+    return exists(select(package.content).where(package.content == FindingRow.content, *parts))

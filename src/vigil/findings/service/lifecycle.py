@@ -10,34 +10,33 @@ open finding is ACTIVE or SUPPRESSED is decided by the suppression filters, when
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.enums import Severity
 from vigil.findings.evaluate import Evaluation
-from vigil.findings.model import epoch
+from vigil.findings.inspector import Resource, finding_arn
+from vigil.findings.model import Finding
+from vigil.findings.service.contents import (
+    Content,
+    described_resource,
+    drop_unused_contents,
+    insert_many,
+    save_contents,
+)
 from vigil.findings.service.suppression import ACTIVE, CLOSED, suppress
 from vigil.fleet.model import Instance
 from vigil.store.engine import transaction
-from vigil.store.findings import (
-    FindingPackageRow,
-    FindingRelatedRow,
-    FindingResourceRow,
-    FindingResourceTagRow,
-    FindingRow,
-)
+from vigil.store.findings import FindingResourceRow, FindingResourceTagRow, FindingRow
 
 REOPEN_WITHIN = dt.timedelta(days=7)
 PURGE_REMEDIATED_AFTER = dt.timedelta(days=30)
 PURGE_GONE_AFTER = dt.timedelta(days=3)
 REMEDIATED = "REMEDIATED"
-CHANGING_MEMBERS = ("status", "firstObservedAt", "lastObservedAt", "updatedAt")  # kept in columns
+_ARNS_PER_QUERY = 500
 
 # whose filters apply, read in the caller's own transaction (a second one would wait for it: SQLite)
 FilterOwners = Callable[[Session, str], Collection[str]]
@@ -59,38 +58,40 @@ class FindingsService:
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         account, resource = instance.account_id, instance.instance_id
-        findings = {}
+        findings: dict[str, tuple[Content, dict[str, Any]]] = {}
         for finding in evaluation.findings:
             if (finding.account_id, finding.resource_id) != (account, resource):
                 raise ValueError(f"{finding.arn} is not a finding of {account}/{resource}")
-            findings[finding.arn] = _body(finding.to_json(), instance)
+            document = finding.to_json()
+            findings[finding.arn] = (Content.of(document), described_resource(document, instance))
+        platform = next((r["details"]["awsEc2Instance"]["platform"] for _, r in findings.values()), None)
         with transaction(self._sessions) as session:
-            platform = next(iter(findings.values()), {}).get("resources", [{}])[0]
-            platform = platform.get("details", {}).get("awsEc2Instance", {}).get("platform")
             _save_resource(session, instance, platform, now)  # first: its row lock orders recordings
             known = {
                 row.arn: row
                 for row in session.execute(
-                    select(FindingRow.arn, FindingRow.status, FindingRow.closed_at, FindingRow.content_hash)
+                    select(FindingRow.arn, FindingRow.status, FindingRow.closed_at, FindingRow.content,
+                           FindingRow.resource)
                     .where(FindingRow.account_id == account, FindingRow.resource_id == resource)
                 ).all()
             }  # fmt: skip
+            save_contents(session, (content for content, _ in findings.values()))
             new, rewritten, seen = [], [], []
-            for arn, body in findings.items():
-                digest = _digest(body)
+            for arn, (content, described) in findings.items():
                 row = known.get(arn)
-                columns = _columns(arn, body, instance, digest)
+                columns = _columns(arn, content, described, instance)
                 if row is None:
                     new.append(columns | _opened(now, first=now))
                 elif row.status == CLOSED:
-                    reopened = row.closed_at is not None and now - row.closed_at <= REOPEN_WITHIN
-                    rewritten.append(columns | _opened(now, first=None if reopened else now))
-                elif row.content_hash != digest:
+                    rewritten.append(columns | _opened(now, first=_reopened_first(row.closed_at, now)))
+                elif row.content != content.digest or row.resource != described:
                     rewritten.append(columns | {"last_observed_at": now, "updated_at": now})
                 else:
                     seen.append(arn)
             gone = [a for a, row in known.items() if row.status != CLOSED and a not in findings]
-            _write(session, new, rewritten, findings)
+            insert_many(session, FindingRow, new)
+            if rewritten:
+                session.execute(update(FindingRow), rewritten)
             if seen:
                 session.execute(
                     update(FindingRow).where(FindingRow.arn.in_(seen)).values(last_observed_at=now)
@@ -98,6 +99,87 @@ class FindingsService:
             if gone:
                 _close(session, FindingRow.arn.in_(gone), now, REMEDIATED, PURGE_REMEDIATED_AFTER)
             suppress(session, account, self.filter_owners(session, account), now, resource_id=resource)
+
+    def record_vulnerabilities(
+        self,
+        instances: Sequence[Instance],
+        vulnerabilities: Collection[str],
+        findings: Sequence[Finding],
+        now: dt.datetime,
+        *,
+        region: str,
+    ) -> int:
+        """Record a re-evaluation of these vulnerabilities alone on instances holding the same inventory
+        (after an advisory update changed them); returns how many findings changed.
+
+        `findings` are the first instance's findings of these vulnerabilities; every other instance's are
+        the same, named for it. A finding whose content changed is pointed at the new content, one that
+        appears is opened (or reopened), one of these vulnerabilities no longer found is closed; the
+        instances' other findings, and those that did not change, are left as they are (their
+        `lastObservedAt` too: it moves when a finding is updated or an instance scanned).
+        """
+        if not instances:
+            return 0
+        first = instances[0]
+        wanted = set(vulnerabilities)
+        templates: dict[str, tuple[Content, dict[str, Any], str]] = {}
+        for finding in findings:
+            if (finding.account_id, finding.resource_id) != (first.account_id, first.instance_id):
+                raise ValueError(f"{finding.arn} is not a finding of {first.account_id}/{first.instance_id}")
+            if finding.vulnerability_id not in wanted:
+                raise ValueError(f"{finding.arn} is not of the re-evaluated vulnerabilities")
+            document = finding.to_json()
+            platform = document["resources"][0]["details"]["awsEc2Instance"].get("platform", "UNKNOWN")
+            templates[finding.vulnerability_id] = (Content.of(document), document, platform)
+        arns: dict[str, tuple[Instance, str]] = {}
+        for instance in instances:
+            resource = Resource(instance.account_id, region, instance.instance_id, "UNKNOWN")
+            for vulnerability in sorted(wanted):
+                arns[finding_arn(resource, vulnerability)] = (instance, vulnerability)
+        with transaction(self._sessions) as session:
+            known = _known(session, list(arns))
+            save_contents(session, (content for content, _, _ in templates.values()))
+            new, rewritten, changed, gone = [], [], [], []
+            described: dict[tuple[str, str], dict[str, Any]] = {}
+            for arn, (instance, vulnerability) in arns.items():
+                row = known.get(arn)
+                template = templates.get(vulnerability)
+                if template is None:
+                    if row is not None and row.status != CLOSED:
+                        gone.append(arn)
+                    continue
+                content, document, _ = template
+                if row is not None and row.status != CLOSED:
+                    if row.content != content.digest:
+                        changed.append({"arn": arn, **content.columns(), "last_observed_at": now})
+                    continue
+                key = (instance.account_id, instance.instance_id)
+                if key not in described:
+                    named = {**document, "findingArn": arn, "resources": [_renamed(document, instance)]}
+                    described[key] = described_resource(named, instance)
+                columns = _columns(arn, content, described[key], instance)
+                if row is None:
+                    new.append(columns | _opened(now, first=now))
+                else:
+                    rewritten.append(columns | _opened(now, first=_reopened_first(row.closed_at, now)))
+            insert_many(session, FindingRow, new)
+            for rows in (rewritten, [r | {"updated_at": now} for r in changed]):
+                if rows:
+                    session.execute(update(FindingRow), rows)
+            for start in range(0, len(gone), _ARNS_PER_QUERY):
+                chunk = gone[start : start + _ARNS_PER_QUERY]
+                _close(session, FindingRow.arn.in_(chunk), now, REMEDIATED, PURGE_REMEDIATED_AFTER)
+            touched = [r["arn"] for r in (*new, *rewritten, *changed)]
+            by_account: dict[str, list[str]] = {}
+            for arn in touched:
+                by_account.setdefault(arns[arn][0].account_id, []).append(arn)
+            for account, account_arns in sorted(by_account.items()):
+                owners = self.filter_owners(session, account)
+                for start in range(0, len(account_arns), _ARNS_PER_QUERY):
+                    suppress(
+                        session, account, owners, now, arns=account_arns[start : start + _ARNS_PER_QUERY]
+                    )
+        return len(touched) + len(gone)
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
         of_instance = (FindingRow.account_id == account_id) & (FindingRow.resource_id == instance_id)
@@ -122,54 +204,44 @@ class FindingsService:
                     )
                 )
             )
+            drop_unused_contents(session)
             _refresh_statistics(session)
         return int(deleted or 0)
 
 
-def _body(finding: dict[str, Any], instance: Instance) -> dict[str, Any]:
-    """The finding's JSON without the members its columns keep, its resource described as the instance is."""
-    body = {k: v for k, v in finding.items() if k not in CHANGING_MEMBERS}
-    (resource,) = body["resources"]
-    _, partition, _, region, *_ = body["findingArn"].split(":")
-    ec2 = {k: epoch(v) if isinstance(v, dt.datetime) else v for k, v in instance.ec2_details().items()}
-    evaluated = resource["details"]["awsEc2Instance"].get("platform", "UNKNOWN")
-    ec2["platform"] = (
-        ec2["platform"] if evaluated == "UNKNOWN" else evaluated
-    )  # DEBIAN_12 says more than LINUX
-    described = {"type": resource["type"], "id": resource["id"], "partition": partition, "region": region}
-    if instance.tags:
-        described["tags"] = dict(instance.tags)
-    body["resources"] = [described | {"details": {"awsEc2Instance": ec2}}]
-    return body
-
-
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _columns(arn: str, body: dict[str, Any], instance: Instance, digest: str) -> dict[str, Any]:
-    details = body.get("packageVulnerabilityDetails", {})
+def _columns(arn: str, content: Content, resource: dict[str, Any], instance: Instance) -> dict[str, Any]:
     return {
         "arn": arn,
         "account_id": instance.account_id,
         "resource_id": instance.instance_id,
-        "resource_type": body["resources"][0]["type"],
-        "finding_type": body["type"],
-        "vulnerability_id": details.get("vulnerabilityId", ""),
-        "title": body.get("title", ""),
-        "severity_rank": Severity(body["severity"]).rank,
-        "content_hash": digest,
-        "inspector_score": body.get("inspectorScore"),
-        "epss_score": body.get("epss", {}).get("score"),
-        "fix_available": body.get("fixAvailable"),
-        "exploit_available": body.get("exploitAvailable"),
-        "vulnerability_source": details.get("source"),
-        "vendor_severity": details.get("vendorSeverity"),
+        "resource_type": resource["type"],
+        **content.columns(),
         "image_id": instance.image_id,
         "vpc_id": instance.vpc_id,
         "subnet_id": instance.subnet_id,
-        "body": body,
+        "resource": resource,
     }
+
+
+def _reopened_first(closed_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """A closed finding seen again keeps its `firstObservedAt` when it closed at most 7 days ago."""
+    return None if closed_at is not None and now - closed_at <= REOPEN_WITHIN else now
+
+
+def _known(session: Session, arns: list[str]) -> dict[str, Any]:
+    known: dict[str, Any] = {}
+    for start in range(0, len(arns), _ARNS_PER_QUERY):
+        statement = select(FindingRow.arn, FindingRow.status, FindingRow.closed_at, FindingRow.content).where(
+            FindingRow.arn.in_(arns[start : start + _ARNS_PER_QUERY])
+        )
+        known.update((row.arn, row) for row in session.execute(statement))
+    return known
+
+
+def _renamed(document: dict[str, Any], instance: Instance) -> dict[str, Any]:
+    """The first instance's resource entry, naming this instance."""
+    (resource,) = document["resources"]
+    return {**resource, "id": instance.instance_id}
 
 
 def _opened(now: dt.datetime, *, first: dt.datetime | None) -> dict[str, Any]:
@@ -179,32 +251,7 @@ def _opened(now: dt.datetime, *, first: dt.datetime | None) -> dict[str, Any]:
     return opened | ({"first_observed_at": first} if first else {})
 
 
-def _write(
-    session: Session, new: list[dict[str, Any]], rewritten: list[dict[str, Any]], bodies: dict[str, Any]
-) -> None:
-    """Insert the new findings, rewrite the changed or reopened ones, with their packages and relations."""
-    if rewritten:
-        arns = [r["arn"] for r in rewritten]
-        session.execute(delete(FindingPackageRow).where(FindingPackageRow.arn.in_(arns)))
-        session.execute(delete(FindingRelatedRow).where(FindingRelatedRow.arn.in_(arns)))
-        session.execute(update(FindingRow), rewritten)
-    if new:
-        _insert_many(session, FindingRow, new)
-    packages, related = [], []
-    for arn in [r["arn"] for r in (*new, *rewritten)]:
-        details = bodies[arn].get("packageVulnerabilityDetails", {})
-        packages += [_package(arn, i, p) for i, p in enumerate(details.get("vulnerablePackages", []))]
-        related += [
-            {"arn": arn, "vulnerability_id": v}
-            for v in dict.fromkeys(details.get("relatedVulnerabilities", []))
-        ]
-    if packages:
-        _insert_many(session, FindingPackageRow, packages)
-    if related:
-        _insert_many(session, FindingRelatedRow, related)
-
-
-STATISTICS_OF = ("findings", "finding_packages", "finding_resource_tags")
+STATISTICS_OF = ("findings", "finding_content_packages", "finding_resource_tags")
 
 
 def _refresh_statistics(session: Session) -> None:
@@ -213,25 +260,6 @@ def _refresh_statistics(session: Session) -> None:
     sampled statistics, 3 ms with these; the whole ANALYZE took 0.7 s)."""
     for table in STATISTICS_OF:
         session.execute(text(f"ANALYZE {table}"))
-
-
-def _insert_many(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """The driver's executemany (measured: 3x the ORM's bulk insert, which splits rows into many-VALUES
-    statements under SQLite's parameter limit)."""
-    session.connection().execute(insert(model.__table__), rows)
-
-
-def _package(arn: str, position: int, package: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "arn": arn,
-        "position": position,
-        "name": package["name"],
-        "version": package["version"],
-        "epoch": package.get("epoch", 0),
-        "release": package.get("release"),
-        "arch": package.get("arch"),
-        "file_path": package.get("filePath"),
-    }
 
 
 def _close(session: Session, which: Any, now: dt.datetime, reason: str, purge_after: dt.timedelta) -> None:

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.findings.model import epoch
 from vigil.findings.service.aggregations import aggregate
+from vigil.findings.service.contents import finding_document
 from vigil.findings.service.criteria import Criteria, in_accounts, parse_criteria, where
 from vigil.findings.service.errors import InvalidRequest
 from vigil.findings.service.tokens import PageTokens
-from vigil.store.findings import FindingRow
+from vigil.store.findings import FindingContentRow, FindingRow
 
 FINDING_ARN = re.compile(
     r"arn:(aws[a-zA-Z-]*)?:inspector2:[a-z]{2}(-gov)?-[a-z]+-\d{1}:(\d{12}):finding/[a-f0-9]{32}"
@@ -82,9 +83,9 @@ DEFAULT_SORT = {"field": "SEVERITY", "sortOrder": "DESC"}  # the worst first, as
 
 
 def finding_json(row: Any) -> dict[str, Any]:
-    """The finding as the API gives it: its stored JSON with its status and times."""
+    """The finding as the API gives it: its content, named for its resource, with its status and times."""
     return {
-        **row.body,
+        **finding_document(row.body, row.arn, row.account_id, row.resource),
         "status": row.status,
         "firstObservedAt": epoch(row.first_observed_at),
         "lastObservedAt": epoch(row.last_observed_at),
@@ -98,8 +99,17 @@ FINDING_COLUMNS = (
     FindingRow.first_observed_at,
     FindingRow.last_observed_at,
     FindingRow.updated_at,
-    FindingRow.body,
+    FindingRow.account_id,
+    FindingRow.resource,
+    FindingContentRow.body,
 )
+
+
+def select_findings() -> Select[Any]:
+    """The findings' rows with their contents."""
+    return select(*FINDING_COLUMNS).join_from(
+        FindingRow, FindingContentRow, FindingContentRow.digest == FindingRow.content
+    )
 
 
 def page_size(request: Mapping[str, Any], default: int = MAX_PAGE) -> int:
@@ -128,7 +138,7 @@ class FindingsQueries:
         key, descending = _sort(request.get("sortCriteria"))
         size = min(page_size(request), self._page_limit)
         position = self._tokens.read("ListFindings", requester.account_id, request)
-        statement = _ordered(select(*FINDING_COLUMNS), key, descending).where(
+        statement = _ordered(select_findings(), key, descending).where(
             in_accounts(requester.visible), where(criteria)
         )
         if position is not None:
@@ -177,8 +187,12 @@ class FindingsQueries:
                 wanted.append(arn)
         if wanted:
             with self._sessions() as session:
-                statement = select(FindingRow.arn, FindingRow.body).where(FindingRow.arn.in_(wanted))
-                found = dict(session.execute(statement).tuples().all())
+                statement = (
+                    select(FindingRow.arn, FindingContentRow.body)
+                    .join_from(FindingRow, FindingContentRow, FindingContentRow.digest == FindingRow.content)
+                    .where(FindingRow.arn.in_(wanted))
+                )
+                found = {arn: body for arn, body in session.execute(statement)}
         details = [_detail(arn, found[arn]) for arn in dict.fromkeys(wanted) if arn in found]
         errors += [
             _detail_error(arn, "FINDING_DETAILS_NOT_FOUND", "no such finding")
@@ -196,7 +210,7 @@ def iter_findings(
     after = ""
     while True:
         statement = (
-            select(*FINDING_COLUMNS)
+            select_findings()
             .where(in_accounts(accounts), where(criteria), FindingRow.arn > after)
             .order_by(FindingRow.arn)
             .limit(batch)
