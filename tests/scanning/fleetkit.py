@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from tests.support import images as im
 from vigil.advisories.feeds import importer_for
 from vigil.advisories.store import AdvisoryDB, SourceInfo
 from vigil.findings.evaluate import Evaluation
+from vigil.findings.model import Finding
 from vigil.fleet.model import Instance
 
 ACCOUNT = "111122223333"
@@ -73,8 +74,35 @@ class RecordingFindings:
     closed: list[tuple[str, str, str]] = field(default_factory=list)
     purged: list[dt.datetime] = field(default_factory=list)
 
+    open: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
+
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         self.evaluations.append((instance, evaluation, now))
+        self.open[(instance.account_id, instance.instance_id)] = {
+            f.vulnerability_id: _package_names(f) for f in evaluation.findings
+        }
+
+    def record_vulnerabilities(
+        self,
+        instances: Sequence[Instance],
+        vulnerabilities: Collection[str],
+        findings: Sequence[Finding],
+        now: dt.datetime,
+        *,
+        region: str,
+    ) -> int:
+        """Each instance's evaluation is recorded as holding these findings (named for the first)."""
+        for instance in instances:
+            self.evaluations.append((instance, Evaluation(tuple(findings), (), 0, now), now))
+            held = self.open.setdefault((instance.account_id, instance.instance_id), {})
+            for vulnerability in vulnerabilities:
+                held.pop(vulnerability, None)
+            held.update({f.vulnerability_id: _package_names(f) for f in findings})
+        return len(findings) * len(instances)
+
+    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
+        held = self.open.get((instance.account_id, instance.instance_id), {})
+        return {v: set(names) for v, names in held.items()}
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
         self.closed.append((account_id, instance_id, reason))
@@ -90,6 +118,10 @@ class RecordingFindings:
 
     def evaluated(self) -> list[str]:
         return [instance.instance_id for instance, _, _ in self.evaluations]
+
+
+def _package_names(finding: Finding) -> set[str]:
+    return {p.name for p in finding.details.vulnerable_packages}
 
 
 def _stanza(name: str, version: str, source: str | None) -> str:

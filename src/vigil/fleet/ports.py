@@ -4,10 +4,11 @@ constructors). `create_app` wires the implementations named in each docstring.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
 from vigil.findings.evaluate import Evaluation
+from vigil.findings.model import Finding
 from vigil.fleet.model import Instance
 from vigil.inventory.model import Inventory
 
@@ -34,6 +35,24 @@ class FindingsRecorder(Protocol):
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         """One evaluation of the instance: new findings ACTIVE (or SUPPRESSED by a filter), seen ones
         updated, findings it no longer has CLOSED, closed ones that came back within 7 days reopened."""
+        ...
+
+    def record_vulnerabilities(
+        self,
+        instances: Sequence[Instance],
+        vulnerabilities: Collection[str],
+        findings: Sequence[Finding],
+        now: dt.datetime,
+        *,
+        region: str,
+    ) -> int:
+        """A re-evaluation of these vulnerabilities alone on instances holding the same inventory: `findings`
+        (the first instance's; the others' are the same) replace theirs of these vulnerabilities, the
+        others are left as they are. Returns how many findings changed."""
+        ...
+
+    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
+        """The vulnerabilities of the instance's open findings, each with the names of its packages."""
         ...
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:

@@ -3,23 +3,29 @@ stored inventories holding a changed (namespace, package) key are evaluated agai
 `lastScannedAt` of the instances pointing at them are updated.
 
 Each distinct inventory is matched once; the findings of each instance holding it are the same findings
-named for that instance (its account, id and ARNs), as `evaluate` would give them one by one.
+named for that instance (its account, id and ARNs), as `evaluate` would give them one by one. After an
+update, only what it can have changed is matched again: each package is matched on its own, so only the
+packages under a changed key, and the vulnerabilities they had or now have (with those vulnerabilities'
+other packages), are; the findings of those vulnerabilities alone are recorded, set-wise for every instance
+holding the inventory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import select, tuple_, update
 
+from vigil.advisories.namespaces import package_key
 from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate
 from vigil.findings.inspector import Resource, finding_arn, platform
 from vigil.findings.model import Finding
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
+from vigil.matching.targets import lookup_targets
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
 from vigil.scanning.services import FleetServices
 from vigil.scanning.state import read_state, write_state
@@ -58,11 +64,9 @@ def evaluate_instances(
         yield instance, dataclasses.replace(base, findings=findings)
 
 
-def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
-    """Evaluate the stored inventory again for every instance whose findings it makes; returns their ids."""
-    inventory = services.inventories.get(content_hash)
-    if inventory is None:
-        return []
+def _kept_holders(services: FleetServices, content_hash: str) -> list[Instance]:
+    """The instances whose findings the inventory makes: pointing at it, and neither stopped, excluded,
+    ineligible nor being scanned."""
     with services.sessions() as session:
         holders = {
             (account, instance)
@@ -76,17 +80,76 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
     coverages = services.coverage.covered(
         {account for account, _ in holders}, instance_ids={instance for _, instance in holders}
     )
-    kept = [
+    return [
         c.instance
         for c in coverages
         if c.record.key in holders and c.reason not in _NOT_REEVALUATED and c.record.closed_reason is None
     ]
+
+
+def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
+    """Evaluate the stored inventory again for every instance whose findings it makes; returns their ids."""
+    inventory = services.inventories.get(content_hash)
+    if inventory is None:
+        return []
+    kept = _kept_holders(services, content_hash)
     now = services.clock()
     for instance, evaluation in evaluate_instances(
         inventory, services.advisories, now, kept, services.region
     ):
         services.findings.record(instance, evaluation, now)
-    keys = [(i.account_id, i.instance_id) for i in kept]
+    _scanned(services, kept, content_hash, now)
+    return [i.instance_id for i in kept]
+
+
+def reevaluate_inventory(
+    services: FleetServices, content_hash: str, changed: Collection[tuple[str, str]]
+) -> list[str]:
+    """After an update that changed these (namespace, package) keys, evaluate again what it can have
+    changed in the inventory's findings, for every instance whose findings it makes; returns their ids.
+
+    The vulnerabilities re-evaluated: those the packages under a changed key now have, and those the first
+    instance's open findings name one of them in (the findings of a stored inventory are the same on every
+    instance holding it). Each is matched again on all the packages it names, so that its finding lists
+    them all.
+    """
+    inventory = services.inventories.get(content_hash)
+    if inventory is None:
+        return []
+    kept = _kept_holders(services, content_hash)
+    if not kept:
+        return []
+    first, now, reader = kept[0], services.clock(), services.advisories
+    targets, _ = lookup_targets(inventory)
+    key_of = {id(t): (t.namespace, package_key(t.namespace, t.name)) for t in targets}
+    touched = {key_of[id(t)] for t in targets if key_of[id(t)] in changed}
+    names = {inventory.packages[t.index].name for t in targets if key_of[id(t)] in touched}
+
+    def matched(keys: set[tuple[str, str]]) -> tuple[Finding, ...]:
+        return evaluate(
+            inventory, reader, now=now, account_id=first.account_id, resource_id=first.instance_id,
+            region=services.region, keys=keys,
+        ).findings  # fmt: skip
+
+    findings = matched(touched)
+    stored = services.findings.open_vulnerabilities(first)
+    vulnerabilities = {f.vulnerability_id for f in findings}
+    vulnerabilities |= {v for v, packages in stored.items() if packages & names}
+    named = names.union(*(stored.get(v, set()) for v in vulnerabilities))
+    if named != names:  # the vulnerabilities' other packages, whose keys did not change
+        findings = matched({key_of[id(t)] for t in targets if inventory.packages[t.index].name in named})
+    kept_findings = [f for f in findings if f.vulnerability_id in vulnerabilities]
+    if vulnerabilities:
+        services.findings.record_vulnerabilities(
+            kept, vulnerabilities, kept_findings, now, region=services.region
+        )
+    _scanned(services, kept, content_hash, now)
+    return [i.instance_id for i in kept]
+
+
+def _scanned(services: FleetServices, instances: list[Instance], content_hash: str, now: dt.datetime) -> None:
+    """`lastScannedAt` of the instances evaluated (unless a scan pointed one at another inventory)."""
+    keys = [(i.account_id, i.instance_id) for i in instances]
     with transaction(services.sessions) as session:
         for start in range(0, len(keys), _KEYS_PER_UPDATE):
             session.execute(
@@ -99,7 +162,6 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
                 )
                 .values(last_scanned_at=now)
             )
-    return [i.instance_id for i in kept]
 
 
 def reevaluate(services: FleetServices) -> dict[str, Any]:
@@ -119,8 +181,9 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
     if current > since:
         keys = {(k.namespace, k.package) for k in services.advisories.changed_keys(since)}
         hashes = services.inventories.holders(keys)
+        instances = sum(len(reevaluate_inventory(services, h, keys)) for h in sorted(hashes))
     else:
         hashes = services.inventories.stored()
-    instances = sum(len(evaluate_inventory(services, h)) for h in sorted(hashes))
+        instances = sum(len(evaluate_inventory(services, h)) for h in sorted(hashes))
     write_state(services.sessions, STATE_KEY, {"version": current})
     return {"version": current, "since": since, "inventories": len(hashes), "instances": instances}

@@ -30,7 +30,7 @@ from vigil.findings.service.contents import (
 from vigil.findings.service.suppression import ACTIVE, CLOSED, suppress
 from vigil.fleet.model import Instance
 from vigil.store.engine import transaction
-from vigil.store.findings import FindingResourceRow, FindingResourceTagRow, FindingRow
+from vigil.store.findings import FindingPackageRow, FindingResourceRow, FindingResourceTagRow, FindingRow
 
 REOPEN_WITHIN = dt.timedelta(days=7)
 PURGE_REMEDIATED_AFTER = dt.timedelta(days=30)
@@ -180,6 +180,26 @@ class FindingsService:
                         session, account, owners, now, arns=account_arns[start : start + _ARNS_PER_QUERY]
                     )
         return len(touched) + len(gone)
+
+    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
+        """The vulnerabilities of the instance's open findings, each with the names of its packages (none
+        for a finding without packages, such as the OS's end of life)."""
+        statement = (
+            select(FindingRow.vulnerability_id, FindingPackageRow.name)
+            .outerjoin(FindingPackageRow, FindingPackageRow.content == FindingRow.content)
+            .where(
+                FindingRow.account_id == instance.account_id,
+                FindingRow.resource_id == instance.instance_id,
+                FindingRow.status != CLOSED,
+            )
+        )
+        found: dict[str, set[str]] = {}
+        with self._sessions() as session:
+            for vulnerability, name in session.execute(statement):
+                names = found.setdefault(vulnerability, set())
+                if name is not None:
+                    names.add(name)
+        return found
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
         of_instance = (FindingRow.account_id == account_id) & (FindingRow.resource_id == instance_id)

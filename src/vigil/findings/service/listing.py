@@ -192,7 +192,7 @@ class FindingsQueries:
                     .join_from(FindingRow, FindingContentRow, FindingContentRow.digest == FindingRow.content)
                     .where(FindingRow.arn.in_(wanted))
                 )
-                found = {arn: body for arn, body in session.execute(statement)}
+                found = dict(session.execute(statement).all())
         details = [_detail(arn, found[arn]) for arn in dict.fromkeys(wanted) if arn in found]
         errors += [
             _detail_error(arn, "FINDING_DETAILS_NOT_FOUND", "no such finding")
