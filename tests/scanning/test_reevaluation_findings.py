@@ -91,7 +91,9 @@ def test_an_update_changes_only_the_findings_it_touches_and_leaves_each_instance
     for instance_id in (WEB, TWIN):
         after = _stored(world, instance_id)
         assert set(after) == {URLLIB3_CVE, CURL_CVE}
-        assert after[URLLIB3_CVE] == scanned[instance_id][URLLIB3_CVE]  # a Debian update leaves PyPI's finding alone
+        assert (
+            after[URLLIB3_CVE] == scanned[instance_id][URLLIB3_CVE]
+        )  # a Debian update leaves PyPI's finding alone
         _same_as_a_full_evaluation(world, instance_id)
     assert _stored(world, VPN) == vpn  # holds no curl: not evaluated again
     before = {i: _stored(world, i) for i in (WEB, TWIN)}
