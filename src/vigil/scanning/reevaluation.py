@@ -110,8 +110,7 @@ def reevaluate_inventory(
 
     The vulnerabilities re-evaluated: those the packages under a changed key now have, and those the first
     instance's open findings name one of them in (the findings of a stored inventory are the same on every
-    instance holding it). Each is matched again on all the packages it names, so that its finding lists
-    them all.
+    instance holding it), each with all its packages.
     """
     inventory = services.inventories.get(content_hash)
     if inventory is None:
@@ -125,19 +124,20 @@ def reevaluate_inventory(
     touched = {key_of[id(t)] for t in targets if key_of[id(t)] in changed}
     names = {inventory.packages[t.index].name for t in targets if key_of[id(t)] in touched}
 
-    def matched(keys: set[tuple[str, str]]) -> tuple[Finding, ...]:
-        return evaluate(
-            inventory, reader, now=now, account_id=first.account_id, resource_id=first.instance_id,
-            region=services.region, keys=keys,
-        ).findings  # fmt: skip
-
-    findings = matched(touched)
     stored = services.findings.open_vulnerabilities(first)
-    vulnerabilities = {f.vulnerability_id for f in findings}
+    # one match of the packages under a changed key and of every package an open finding names: a
+    # vulnerability's packages whose keys did not change were flagged for it before, so its stored finding
+    # names them, and its finding now lists them all
+    vulnerable = names.union(*stored.values())
+    keys = touched | {key_of[id(t)] for t in targets if inventory.packages[t.index].name in vulnerable}
+    findings = evaluate(
+        inventory, reader, now=now, account_id=first.account_id, resource_id=first.instance_id,
+        region=services.region, keys=keys,
+    ).findings  # fmt: skip
+    vulnerabilities = {
+        f.vulnerability_id for f in findings if any(p.name in names for p in f.details.vulnerable_packages)
+    }
     vulnerabilities |= {v for v, packages in stored.items() if packages & names}
-    named = names.union(*(stored.get(v, set()) for v in vulnerabilities))
-    if named != names:  # the vulnerabilities' other packages, whose keys did not change
-        findings = matched({key_of[id(t)] for t in targets if inventory.packages[t.index].name in named})
     kept_findings = [f for f in findings if f.vulnerability_id in vulnerabilities]
     if vulnerabilities:
         services.findings.record_vulnerabilities(
