@@ -64,27 +64,33 @@ def evaluate_instances(
         yield instance, dataclasses.replace(base, findings=findings)
 
 
-def _kept_holders(services: FleetServices, content_hash: str) -> list[Instance]:
-    """The instances whose findings the inventory makes: pointing at it, and neither stopped, excluded,
-    ineligible nor being scanned."""
+def _kept_holders(services: FleetServices, content_hashes: Collection[str]) -> dict[str, list[Instance]]:
+    """Per inventory, the instances whose findings it makes: pointing at it, and neither stopped, excluded,
+    ineligible nor being scanned (one coverage pass for all of them)."""
+    wanted = sorted(content_hashes)
+    holders: dict[tuple[str, str], str | None] = {}
     with services.sessions() as session:
-        holders = {
-            (account, instance)
-            for account, instance in session.execute(
-                select(InstanceRow.account_id, InstanceRow.instance_id).where(
-                    InstanceRow.inventory_hash == content_hash,
-                    InstanceRow.state != InstanceState.TERMINATED.value,
+        for start in range(0, len(wanted), _KEYS_PER_UPDATE):
+            holders.update(
+                ((account, instance), content_hash)
+                for account, instance, content_hash in session.execute(
+                    select(InstanceRow.account_id, InstanceRow.instance_id, InstanceRow.inventory_hash).where(
+                        InstanceRow.inventory_hash.in_(wanted[start : start + _KEYS_PER_UPDATE]),
+                        InstanceRow.state != InstanceState.TERMINATED.value,
+                    )
                 )
             )
-        }
+    kept: dict[str, list[Instance]] = {h: [] for h in wanted}
+    if not holders:
+        return kept
     coverages = services.coverage.covered(
         {account for account, _ in holders}, instance_ids={instance for _, instance in holders}
     )
-    return [
-        c.instance
-        for c in coverages
-        if c.record.key in holders and c.reason not in _NOT_REEVALUATED and c.record.closed_reason is None
-    ]
+    for c in coverages:
+        content_hash = holders.get(c.record.key)
+        if content_hash and c.reason not in _NOT_REEVALUATED and c.record.closed_reason is None:
+            kept[content_hash].append(c.instance)
+    return kept
 
 
 def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
@@ -92,31 +98,29 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
     inventory = services.inventories.get(content_hash)
     if inventory is None:
         return []
-    kept = _kept_holders(services, content_hash)
+    kept = _kept_holders(services, [content_hash])[content_hash]
     now = services.clock()
     for instance, evaluation in evaluate_instances(
         inventory, services.advisories, now, kept, services.region
     ):
         services.findings.record(instance, evaluation, now)
-    _scanned(services, kept, content_hash, now)
+    _scanned(services, [(content_hash, kept)], now)
     return [i.instance_id for i in kept]
 
 
 def reevaluate_inventory(
-    services: FleetServices, content_hash: str, changed: Collection[tuple[str, str]]
+    services: FleetServices, content_hash: str, changed: Collection[tuple[str, str]], kept: list[Instance]
 ) -> list[str]:
     """After an update that changed these (namespace, package) keys, evaluate again what it can have
-    changed in the inventory's findings, for every instance whose findings it makes; returns their ids.
+    changed in the inventory's findings, for the instances whose findings it makes (`kept`: their
+    `lastScannedAt` is the caller's to move); returns their ids.
 
     The vulnerabilities re-evaluated: those the packages under a changed key now have, and those the first
     instance's open findings name one of them in (the findings of a stored inventory are the same on every
     instance holding it), each with all its packages.
     """
     inventory = services.inventories.get(content_hash)
-    if inventory is None:
-        return []
-    kept = _kept_holders(services, content_hash)
-    if not kept:
+    if inventory is None or not kept:
         return []
     first, now, reader = kept[0], services.clock(), services.advisories
     targets, _ = lookup_targets(inventory)
@@ -143,25 +147,26 @@ def reevaluate_inventory(
         services.findings.record_vulnerabilities(
             kept, vulnerabilities, kept_findings, now, region=services.region
         )
-    _scanned(services, kept, content_hash, now)
     return [i.instance_id for i in kept]
 
 
-def _scanned(services: FleetServices, instances: list[Instance], content_hash: str, now: dt.datetime) -> None:
-    """`lastScannedAt` of the instances evaluated (unless a scan pointed one at another inventory)."""
-    keys = [(i.account_id, i.instance_id) for i in instances]
+def _scanned(services: FleetServices, evaluated: list[tuple[str, list[Instance]]], now: dt.datetime) -> None:
+    """`lastScannedAt` of the instances evaluated, per inventory (unless a scan pointed one at another
+    inventory meanwhile), in one transaction."""
     with transaction(services.sessions) as session:
-        for start in range(0, len(keys), _KEYS_PER_UPDATE):
-            session.execute(
-                update(InstanceRow)
-                .where(
-                    tuple_(InstanceRow.account_id, InstanceRow.instance_id).in_(
-                        keys[start : start + _KEYS_PER_UPDATE]
-                    ),
-                    InstanceRow.inventory_hash == content_hash,
+        for content_hash, instances in evaluated:
+            keys = [(i.account_id, i.instance_id) for i in instances]
+            for start in range(0, len(keys), _KEYS_PER_UPDATE):
+                session.execute(
+                    update(InstanceRow)
+                    .where(
+                        tuple_(InstanceRow.account_id, InstanceRow.instance_id).in_(
+                            keys[start : start + _KEYS_PER_UPDATE]
+                        ),
+                        InstanceRow.inventory_hash == content_hash,
+                    )
+                    .values(last_scanned_at=now)
                 )
-                .values(last_scanned_at=now)
-            )
 
 
 def reevaluate(services: FleetServices) -> dict[str, Any]:
@@ -181,7 +186,9 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
     if current > since:
         keys = {(k.namespace, k.package) for k in services.advisories.changed_keys(since)}
         hashes = services.inventories.holders(keys)
-        instances = sum(len(reevaluate_inventory(services, h, keys)) for h in sorted(hashes))
+        kept = _kept_holders(services, hashes)
+        instances = sum(len(reevaluate_inventory(services, h, keys, kept[h])) for h in sorted(hashes))
+        _scanned(services, [(h, kept[h]) for h in sorted(hashes)], services.clock())
     else:
         hashes = services.inventories.stored()
         instances = sum(len(evaluate_inventory(services, h)) for h in sorted(hashes))
