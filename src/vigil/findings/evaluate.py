@@ -7,7 +7,7 @@ the same order, with the same ARNs and timestamps.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from vigil.findings.model import Finding
 from vigil.findings.scoring import EnrichmentReader
 from vigil.inventory.model import Inventory
 from vigil.matching.match import AdvisoryReader, match_inventory
-from vigil.matching.model import SkippedPackage
+from vigil.matching.model import Match, SkippedPackage
 
 DEFAULT_ACCOUNT = "000000000000"
 
@@ -49,34 +49,57 @@ def evaluate(
     account_id: str = DEFAULT_ACCOUNT,
     resource_id: str | None = None,
     region: str = DEFAULT_REGION,
-    keys: Collection[tuple[str, str]] | None = None,
 ) -> Evaluation:
     """Match `inventory` against `reader`'s advisories and score the matches as of `now`.
 
     `resource_id` names the instance in `resources[]` and in the findings' ARNs (default: the target's
     hostname, else its paths). `now` must be timezone-aware: it is every finding's observation time and
-    decides whether the OS is past its end of life. With `keys`, only the packages looked up under these
-    (namespace, package) keys are matched (a re-evaluation after an advisory update; no end-of-life finding).
+    decides whether the OS is past its end of life.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("evaluate: `now` must be timezone-aware (e.g. datetime.now(datetime.UTC))")
-    if len(account_id) != 12 or not account_id.isdigit():
-        raise ValueError(f"evaluate: an account id is 12 digits, not {account_id!r}")
-    now = now.astimezone(dt.UTC).replace(microsecond=0)
-    target = inventory.target
-    resource = Resource(
-        account_id=account_id,
-        region=region,
-        resource_id=resource_id or target.hostname or ",".join(target.paths) or "unknown",
-        platform=platform(inventory.os),
-    )
-    result = match_inventory(inventory, reader, keys=keys)
+    now = _utc(now)
+    resource = _resource(inventory, account_id, resource_id, region)
+    result = match_inventory(inventory, reader)
     findings = package_findings(result.matches, inventory, reader, resource, now)
-    eol = end_of_life_finding(inventory, resource, now) if keys is None else None
+    eol = end_of_life_finding(inventory, resource, now)
     if eol is not None:
         findings.append(eol)
     findings.sort(key=lambda f: (-f.severity.rank, f.vulnerability_id))
     return Evaluation(tuple(findings), result.skipped, result.packages_matched, now)
 
 
-__all__ = ["DEFAULT_ACCOUNT", "Evaluation", "FindingsReader", "evaluate"]
+def findings_of(
+    matches: Sequence[Match],
+    inventory: Inventory,
+    reader: FindingsReader,
+    *,
+    now: dt.datetime,
+    account_id: str,
+    resource_id: str,
+    region: str,
+) -> tuple[Finding, ...]:
+    """The package findings of some of the inventory's matches, as `evaluate` makes them (a re-evaluation
+    after an advisory update builds only the findings it can have changed)."""
+    resource = _resource(inventory, account_id, resource_id, region)
+    findings = package_findings(matches, inventory, reader, resource, _utc(now))
+    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.vulnerability_id)))
+
+
+def _utc(now: dt.datetime) -> dt.datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("evaluate: `now` must be timezone-aware (e.g. datetime.now(datetime.UTC))")
+    return now.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def _resource(inventory: Inventory, account_id: str, resource_id: str | None, region: str) -> Resource:
+    if len(account_id) != 12 or not account_id.isdigit():
+        raise ValueError(f"evaluate: an account id is 12 digits, not {account_id!r}")
+    target = inventory.target
+    return Resource(
+        account_id=account_id,
+        region=region,
+        resource_id=resource_id or target.hostname or ",".join(target.paths) or "unknown",
+        platform=platform(inventory.os),
+    )
+
+
+__all__ = ["DEFAULT_ACCOUNT", "Evaluation", "FindingsReader", "evaluate", "findings_of"]

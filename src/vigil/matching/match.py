@@ -9,16 +9,15 @@ a GHSA and a PYSEC record of the same flaw, become one match with the others as 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from vigil.advisories.model import Advisory, AffectedPackage, Status
-from vigil.advisories.namespaces import package_key
 from vigil.advisories.store import Candidate
 from vigil.enums import Ecosystem
 from vigil.inventory.model import Inventory
-from vigil.matching.model import Evidence, Match, MatchResult
+from vigil.matching.model import Evidence, Match, MatchResult, SkippedPackage
 from vigil.matching.targets import LookupTarget, lookup_targets
 from vigil.matching.verdicts import CLEARED, Kind, Verdict, advisory_verdict, combine
 
@@ -45,15 +44,16 @@ class _Statements:
     evidence: dict[tuple[str, str, AffectedPackage], Evidence] = field(default_factory=dict)
 
 
-def match_inventory(
-    inventory: Inventory, reader: AdvisoryReader, *, keys: Collection[tuple[str, str]] | None = None
-) -> MatchResult:
-    """Match every package of the inventory, or only those looked up under these (namespace, package) keys
-    (a re-evaluation after an advisory update: each package is matched on its own, so the others' matches
-    are what they were)."""
+def match_inventory(inventory: Inventory, reader: AdvisoryReader) -> MatchResult:
     targets, skipped = lookup_targets(inventory)
-    if keys is not None:
-        targets = [t for t in targets if (t.namespace, package_key(t.namespace, t.name)) in keys]
+    return match_targets(targets, reader, skipped)
+
+
+def match_targets(
+    targets: Sequence[LookupTarget], reader: AdvisoryReader, skipped: Sequence[SkippedPackage] = ()
+) -> MatchResult:
+    """Match these lookup targets of an inventory. Each package is matched on its own: a re-evaluation after
+    an advisory update matches only some, and the others' matches are what they were."""
     statements: dict[tuple[str, int], _Statements] = {}
     # advisories whose fix the installed version is at or above: read only when a statement without any
     # version (a distribution's "will not fix") needs them (a kernel has hundreds, mostly of this kind)

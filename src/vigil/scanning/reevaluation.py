@@ -20,11 +20,12 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 
 from vigil.advisories.namespaces import package_key
-from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate
+from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate, findings_of
 from vigil.findings.inspector import Resource, finding_arn, platform
 from vigil.findings.model import Finding
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
+from vigil.matching.match import match_targets
 from vigil.matching.targets import lookup_targets
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
 from vigil.scanning.services import FleetServices
@@ -124,29 +125,28 @@ def reevaluate_inventory(
         return []
     first, now, reader = kept[0], services.clock(), services.advisories
     targets, _ = lookup_targets(inventory)
-    key_of = {id(t): (t.namespace, package_key(t.namespace, t.name)) for t in targets}
-    touched = {key_of[id(t)] for t in targets if key_of[id(t)] in changed}
-    names = {inventory.packages[t.index].name for t in targets if key_of[id(t)] in touched}
-
+    keys = [(t.namespace, package_key(t.namespace, t.name)) for t in targets]
+    touched = [t for t, key in zip(targets, keys, strict=True) if key in changed]
+    names = {inventory.packages[t.index].name for t in touched}
+    matches = list(match_targets(touched, reader).matches)
     stored = services.findings.open_vulnerabilities(first)
-    # one match of the packages under a changed key and of every package an open finding names: a
-    # vulnerability's packages whose keys did not change were flagged for it before, so its stored finding
-    # names them, and its finding now lists them all
-    vulnerable = names.union(*stored.values())
-    keys = touched | {key_of[id(t)] for t in targets if inventory.packages[t.index].name in vulnerable}
-    findings = evaluate(
-        inventory, reader, now=now, account_id=first.account_id, resource_id=first.instance_id,
-        region=services.region, keys=keys,
-    ).findings  # fmt: skip
-    vulnerabilities = {
-        f.vulnerability_id for f in findings if any(p.name in names for p in f.details.vulnerable_packages)
-    }
+    vulnerabilities = {m.vulnerability_id for m in matches}
     vulnerabilities |= {v for v, packages in stored.items() if packages & names}
-    kept_findings = [f for f in findings if f.vulnerability_id in vulnerabilities]
+    # a vulnerability's packages whose keys did not change were flagged for it before: its stored finding
+    # names them, and they are matched too, so that its finding lists them all (matches are per package)
+    others = set().union(*(stored.get(v, set()) for v in vulnerabilities)) - names
+    if others:
+        matched = {id(t) for t in touched}
+        untouched = [
+            t for t in targets if inventory.packages[t.index].name in others and id(t) not in matched
+        ]
+        matches += match_targets(untouched, reader).matches
+    findings = findings_of(
+        [m for m in matches if m.vulnerability_id in vulnerabilities], inventory, reader, now=now,
+        account_id=first.account_id, resource_id=first.instance_id, region=services.region,
+    )  # fmt: skip
     if vulnerabilities:
-        services.findings.record_vulnerabilities(
-            kept, vulnerabilities, kept_findings, now, region=services.region
-        )
+        services.findings.record_vulnerabilities(kept, vulnerabilities, findings, now, region=services.region)
     return [i.instance_id for i in kept]
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -131,12 +131,14 @@ class FindingsService:
             document = finding.to_json()
             platform = document["resources"][0]["details"]["awsEc2Instance"].get("platform", "UNKNOWN")
             templates[finding.vulnerability_id] = (Content.of(document), document, platform)
-        arns: dict[str, tuple[Instance, str]] = {}
-        for instance in instances:
-            resource = Resource(instance.account_id, region, instance.instance_id, "UNKNOWN")
-            for vulnerability in sorted(wanted):
-                arns[finding_arn(resource, vulnerability)] = (instance, vulnerability)
         with transaction(self._sessions) as session:
+            expected = {v: templates[v][0].digest if v in templates else None for v in wanted}
+            differing = sorted(_differing(session, instances, expected))
+            arns: dict[str, tuple[Instance, str]] = {}
+            for instance in instances:
+                resource = Resource(instance.account_id, region, instance.instance_id, "UNKNOWN")
+                for vulnerability in differing:
+                    arns[finding_arn(resource, vulnerability)] = (instance, vulnerability)
             known = _known(session, list(arns))
             save_contents(session, (content for content, _, _ in templates.values()))
             new, rewritten, changed, gone = [], [], [], []
@@ -246,6 +248,44 @@ def _columns(arn: str, content: Content, resource: dict[str, Any], instance: Ins
 def _reopened_first(closed_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
     """A closed finding seen again keeps its `firstObservedAt` when it closed at most 7 days ago."""
     return None if closed_at is not None and now - closed_at <= REOPEN_WITHIN else now
+
+
+def _differing(session: Session, instances: Sequence[Instance], expected: dict[str, str | None]) -> set[str]:
+    """The vulnerabilities whose findings are not yet what `expected` says on every one of the instances:
+    open with this content, or (None) closed or absent. Counted in the database, a group per vulnerability,
+    content and state: the findings of instances holding the same inventory are alike, so an update that
+    changes nothing reads no finding into Python."""
+    by_account: dict[str, list[str]] = {}
+    for instance in instances:
+        by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+    vulnerabilities = sorted(expected)
+    differing: set[str] = set()
+    closed = (FindingRow.status == CLOSED).label("closed")
+    for account, resources in sorted(by_account.items()):
+        for start in range(0, len(resources), _ARNS_PER_QUERY):
+            chunk = resources[start : start + _ARNS_PER_QUERY]
+            seen: dict[str, list[tuple[str, bool, int]]] = {}
+            for first in range(0, len(vulnerabilities), _ARNS_PER_QUERY):
+                statement = (
+                    select(FindingRow.vulnerability_id, FindingRow.content, closed, func.count())
+                    .where(
+                        FindingRow.account_id == account,
+                        FindingRow.resource_id.in_(chunk),
+                        FindingRow.vulnerability_id.in_(vulnerabilities[first : first + _ARNS_PER_QUERY]),
+                    )
+                    .group_by(FindingRow.vulnerability_id, FindingRow.content, closed)
+                )
+                for vulnerability, content, is_closed, count in session.execute(statement):
+                    seen.setdefault(vulnerability, []).append((content, bool(is_closed), count))
+            for vulnerability, digest in expected.items():
+                groups = seen.get(vulnerability, [])
+                if digest is None:
+                    alike = all(is_closed for _, is_closed, _ in groups)
+                else:
+                    alike = groups == [(digest, False, len(chunk))]
+                if not alike:
+                    differing.add(vulnerability)
+    return differing
 
 
 def _known(session: Session, arns: list[str]) -> dict[str, Any]:
