@@ -8,6 +8,7 @@ a GHSA and a PYSEC record of the same flaw, become one match with the others as 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,11 +50,35 @@ def match_inventory(inventory: Inventory, reader: AdvisoryReader) -> MatchResult
     return match_targets(targets, reader, skipped)
 
 
+TargetMatches = dict[tuple[LookupTarget, ...], tuple[Match, ...]]
+"""The matches of one package's lookup targets (at index 0), for a caller matching many inventories against
+one database version: a fleet's inventories share most of their packages."""
+
+
 def match_targets(
-    targets: Sequence[LookupTarget], reader: AdvisoryReader, skipped: Sequence[SkippedPackage] = ()
+    targets: Sequence[LookupTarget],
+    reader: AdvisoryReader,
+    skipped: Sequence[SkippedPackage] = (),
+    *,
+    cache: TargetMatches | None = None,
 ) -> MatchResult:
-    """Match these lookup targets of an inventory. Each package is matched on its own: a re-evaluation after
-    an advisory update matches only some, and the others' matches are what they were."""
+    """Match these lookup targets of an inventory. Each package is matched on its own (a re-evaluation after
+    an advisory update matches only some, and the others' matches are what they were), so a package's
+    matches are a function of its lookup targets alone: with `cache`, each distinct package is matched
+    once."""
+    if cache is not None:
+        by_package: dict[int, list[LookupTarget]] = defaultdict(list)
+        for target in targets:
+            by_package[target.index].append(target)
+        matches = []
+        for index, own in by_package.items():
+            key = tuple(dataclasses.replace(t, index=0) for t in own)
+            known = cache.get(key)
+            if known is None:
+                known = cache[key] = match_targets(key, reader).matches
+            matches += [dataclasses.replace(m, package_index=index) for m in known]
+        matches.sort(key=lambda m: (m.vulnerability_id, m.package_index))
+        return MatchResult(tuple(matches), tuple(skipped), len(by_package))
     statements: dict[tuple[str, int], _Statements] = {}
     # advisories whose fix the installed version is at or above: read only when a statement without any
     # version (a distribution's "will not fix") needs them (a kernel has hundreds, mostly of this kind)

@@ -25,8 +25,7 @@ from vigil.findings.inspector import Resource, finding_arn, platform
 from vigil.findings.model import Finding
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
-from vigil.matching.match import match_targets
-from vigil.matching.targets import lookup_targets
+from vigil.matching.match import TargetMatches, match_targets
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
 from vigil.scanning.services import FleetServices
 from vigil.scanning.state import read_state, write_state
@@ -110,7 +109,11 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
 
 
 def reevaluate_inventory(
-    services: FleetServices, content_hash: str, changed: Collection[tuple[str, str]], kept: list[Instance]
+    services: FleetServices,
+    content_hash: str,
+    changed: Collection[tuple[str, str]],
+    kept: list[Instance],
+    matched: TargetMatches | None = None,
 ) -> list[str]:
     """After an update that changed these (namespace, package) keys, evaluate again what it can have
     changed in the inventory's findings, for the instances whose findings it makes (`kept`: their
@@ -124,11 +127,11 @@ def reevaluate_inventory(
     if inventory is None or not kept:
         return []
     first, now, reader = kept[0], services.clock(), services.advisories
-    targets, _ = lookup_targets(inventory)
+    targets = services.inventories.targets(content_hash, inventory)
     keys = [(t.namespace, package_key(t.namespace, t.name)) for t in targets]
     touched = [t for t, key in zip(targets, keys, strict=True) if key in changed]
     names = {inventory.packages[t.index].name for t in touched}
-    matches = list(match_targets(touched, reader).matches)
+    matches = list(match_targets(touched, reader, cache=matched).matches)
     stored = services.findings.open_vulnerabilities(first)
     vulnerabilities = {m.vulnerability_id for m in matches}
     vulnerabilities |= {v for v, packages in stored.items() if packages & names}
@@ -136,11 +139,9 @@ def reevaluate_inventory(
     # names them, and they are matched too, so that its finding lists them all (matches are per package)
     others = set().union(*(stored.get(v, set()) for v in vulnerabilities)) - names
     if others:
-        matched = {id(t) for t in touched}
-        untouched = [
-            t for t in targets if inventory.packages[t.index].name in others and id(t) not in matched
-        ]
-        matches += match_targets(untouched, reader).matches
+        done = {id(t) for t in touched}
+        untouched = [t for t in targets if inventory.packages[t.index].name in others and id(t) not in done]
+        matches += match_targets(untouched, reader, cache=matched).matches
     findings = findings_of(
         [m for m in matches if m.vulnerability_id in vulnerabilities], inventory, reader, now=now,
         account_id=first.account_id, resource_id=first.instance_id, region=services.region,
@@ -187,7 +188,10 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
         keys = {(k.namespace, k.package) for k in services.advisories.changed_keys(since)}
         hashes = services.inventories.holders(keys)
         kept = _kept_holders(services, hashes)
-        instances = sum(len(reevaluate_inventory(services, h, keys, kept[h])) for h in sorted(hashes))
+        matched: TargetMatches = {}
+        instances = sum(
+            len(reevaluate_inventory(services, h, keys, kept[h], matched)) for h in sorted(hashes)
+        )
         _scanned(services, [(h, kept[h]) for h in sorted(hashes)], services.clock())
     else:
         hashes = services.inventories.stored()
