@@ -26,6 +26,8 @@ from vigil.findings.model import Finding
 from vigil.fleet.model import Instance, InstanceState
 from vigil.inventory.model import Inventory
 from vigil.matching.match import TargetMatches, match_targets
+from vigil.matching.model import Match
+from vigil.matching.targets import LookupTarget
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
 from vigil.scanning.services import FleetServices
 from vigil.scanning.state import read_state, write_state
@@ -108,12 +110,22 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
     return [i.instance_id for i in kept]
 
 
+@dataclasses.dataclass
+class PassCache:
+    """What one re-evaluation pass (one database version) works out once for all the inventories it visits:
+    each distinct package's matches, and each finding made of the same packages' matches (named for the
+    instance that first needed it)."""
+
+    matches: TargetMatches = dataclasses.field(default_factory=dict)
+    findings: dict[tuple[Any, ...], Finding] = dataclasses.field(default_factory=dict)
+
+
 def reevaluate_inventory(
     services: FleetServices,
     content_hash: str,
     changed: Collection[tuple[str, str]],
     kept: list[Instance],
-    matched: TargetMatches | None = None,
+    cache: PassCache | None = None,
 ) -> list[str]:
     """After an update that changed these (namespace, package) keys, evaluate again what it can have
     changed in the inventory's findings, for the instances whose findings it makes (`kept`: their
@@ -127,6 +139,8 @@ def reevaluate_inventory(
     if inventory is None or not kept:
         return []
     first, now, reader = kept[0], services.clock(), services.advisories
+    cache = cache or PassCache()
+    matched = cache.matches
     targets = services.inventories.targets(content_hash, inventory)
     keys = [(t.namespace, package_key(t.namespace, t.name)) for t in targets]
     touched = [t for t, key in zip(targets, keys, strict=True) if key in changed]
@@ -142,13 +156,56 @@ def reevaluate_inventory(
         done = {id(t) for t in touched}
         untouched = [t for t in targets if inventory.packages[t.index].name in others and id(t) not in done]
         matches += match_targets(untouched, reader, cache=matched).matches
-    findings = findings_of(
-        [m for m in matches if m.vulnerability_id in vulnerabilities], inventory, reader, now=now,
-        account_id=first.account_id, resource_id=first.instance_id, region=services.region,
-    )  # fmt: skip
+    findings = _findings(services, inventory, targets, matches, vulnerabilities, first, now, cache)
     if vulnerabilities:
         services.findings.record_vulnerabilities(kept, vulnerabilities, findings, now, region=services.region)
     return [i.instance_id for i in kept]
+
+
+def _findings(
+    services: FleetServices,
+    inventory: Inventory,
+    targets: list[LookupTarget],
+    matches: list[Match],
+    vulnerabilities: set[str],
+    first: Instance,
+    now: dt.datetime,
+    cache: PassCache,
+) -> list[Finding]:
+    """The first instance's findings of these vulnerabilities, each built once per pass from the same
+    packages' matches (a finding is a function of them and of the OS: its remediation commands)."""
+    groups: dict[str, list[Match]] = {}
+    for match in matches:
+        if match.vulnerability_id in vulnerabilities:
+            groups.setdefault(match.vulnerability_id, []).append(match)
+    package_targets: dict[int, list[LookupTarget]] = {}
+    for target in targets:
+        package_targets.setdefault(target.index, []).append(target)
+    resource = Resource(first.account_id, services.region, first.instance_id, platform(inventory.os))
+    findings = []
+    for vulnerability, group in groups.items():
+        key = (
+            vulnerability,
+            inventory.os,
+            tuple(
+                tuple(dataclasses.replace(t, index=0) for t in package_targets[m.package_index])
+                for m in group
+            ),
+        )
+        built = cache.findings.get(key)
+        if built is None:
+            (built,) = findings_of(
+                group, inventory, services.advisories, now=now, account_id=first.account_id,
+                resource_id=first.instance_id, region=services.region,
+            )  # fmt: skip
+            cache.findings[key] = built
+        elif (built.account_id, built.resource_id) != (first.account_id, first.instance_id):
+            built = dataclasses.replace(
+                built, arn=finding_arn(resource, vulnerability), account_id=first.account_id,
+                resource_id=first.instance_id,
+            )  # fmt: skip
+        findings.append(built)
+    return findings
 
 
 def _scanned(services: FleetServices, evaluated: list[tuple[str, list[Instance]]], now: dt.datetime) -> None:
@@ -188,10 +245,8 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
         keys = {(k.namespace, k.package) for k in services.advisories.changed_keys(since)}
         hashes = services.inventories.holders(keys)
         kept = _kept_holders(services, hashes)
-        matched: TargetMatches = {}
-        instances = sum(
-            len(reevaluate_inventory(services, h, keys, kept[h], matched)) for h in sorted(hashes)
-        )
+        cache = PassCache()
+        instances = sum(len(reevaluate_inventory(services, h, keys, kept[h], cache)) for h in sorted(hashes))
         _scanned(services, [(h, kept[h]) for h in sorted(hashes)], services.clock())
     else:
         hashes = services.inventories.stored()
