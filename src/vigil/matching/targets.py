@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vigil.advisories.namespaces import (
@@ -46,13 +46,19 @@ class LookupTarget:
     build: str | None = None
 
 
-def lookup_targets(inventory: Inventory) -> tuple[list[LookupTarget], list[SkippedPackage]]:
+def lookup_targets(
+    inventory: Inventory, wanted: Callable[[Package], bool] | None = None
+) -> tuple[list[LookupTarget], list[SkippedPackage]]:
+    """How the matcher looks up the inventory's packages (or only the `wanted` ones: a re-evaluation after
+    an advisory update), and the packages it does not look up, with why."""
     targets: list[LookupTarget] = []
     skipped: list[SkippedPackage] = []
     os_namespace = _os_namespace(inventory.os)
     oracle = os_namespace is not None and os_namespace[1] is Ecosystem.ORACLE_LINUX
     host_arch = _oracle_host_arch(inventory.packages) if oracle else None
     for index, package in enumerate(inventory.packages):
+        if wanted is not None and not wanted(package):
+            continue
         reason = _skip_reason(package, inventory.kernel, os_namespace)
         if reason:
             skipped.append(SkippedPackage(package.name, package.version, package.purl, reason))

@@ -19,7 +19,7 @@ from vigil.advisories.namespaces import package_key
 from vigil.fleet.instances import InstanceRecord
 from vigil.fleet.model import Instance
 from vigil.inventory.model import Inventory
-from vigil.matching.targets import LookupTarget, lookup_targets
+from vigil.matching.targets import lookup_targets
 from vigil.store.engine import transaction
 from vigil.store.fleet import InstanceRow
 from vigil.store.inventories import InventoryPackageRow, InventoryRow
@@ -39,7 +39,6 @@ class InventoryStore:
     def __init__(self, sessions: sessionmaker[Session], cache_size: int = 256) -> None:
         self.sessions = sessions
         self._cache: OrderedDict[str, Inventory] = OrderedDict()
-        self._targets: OrderedDict[str, list[LookupTarget]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -87,20 +86,6 @@ class InventoryStore:
         inventory = Inventory.from_json(zlib.decompress(document))
         self._remember(content_hash, inventory)
         return inventory
-
-    def targets(self, content_hash: str, inventory: Inventory) -> list[LookupTarget]:
-        """The inventory's lookup targets (what the matcher looks its packages up as), worked out once."""
-        with self._lock:
-            known = self._targets.get(content_hash)
-            if known is not None:
-                self._targets.move_to_end(content_hash)
-                return known
-        targets, _ = lookup_targets(inventory)
-        with self._lock:
-            self._targets[content_hash] = targets
-            while len(self._targets) > self._cache_size:
-                self._targets.popitem(last=False)
-        return targets
 
     def _remember(self, content_hash: str, inventory: Inventory) -> None:
         with self._lock:
@@ -161,5 +146,4 @@ class InventoryStore:
         with self._lock:
             for content_hash in hashes:
                 self._cache.pop(content_hash, None)
-                self._targets.pop(content_hash, None)
         return len(hashes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
@@ -24,16 +25,17 @@ from vigil.findings.evaluate import Evaluation, FindingsReader, evaluate, findin
 from vigil.findings.inspector import Resource, finding_arn, platform
 from vigil.findings.model import Finding
 from vigil.fleet.model import Instance, InstanceState
-from vigil.inventory.model import Inventory
+from vigil.inventory.model import Inventory, Package
 from vigil.matching.match import TargetMatches, match_targets
 from vigil.matching.model import Match
-from vigil.matching.targets import LookupTarget
+from vigil.matching.targets import LookupTarget, lookup_targets
 from vigil.scanning.coverage import CLOSING_REASONS, EC2_INSTANCE_STOPPED, SCAN_IN_PROGRESS
 from vigil.scanning.services import FleetServices
 from vigil.scanning.state import read_state, write_state
 from vigil.store.engine import transaction
 from vigil.store.fleet import InstanceRow
 
+_LOOSE = re.compile(r"[-_.]+")
 STATE_KEY = "advisories"  # {"version": the advisory database version the stored findings reflect}
 _KEYS_PER_UPDATE = 500
 _NAMED_MEMBERS = ("arn", "account_id", "resource_id")  # what names a finding for its instance
@@ -141,9 +143,12 @@ def reevaluate_inventory(
     first, now, reader = kept[0], services.clock(), services.advisories
     cache = cache or PassCache()
     matched = cache.matches
-    targets = services.inventories.targets(content_hash, inventory)
-    keys = [(t.namespace, package_key(t.namespace, t.name)) for t in targets]
-    touched = [t for t, key in zip(targets, keys, strict=True) if key in changed]
+    loose = _loose_names(changed)
+    candidates = lookup_targets(inventory, lambda p: _loosely(p, loose))[0]
+    # a package looked up under a changed key is matched again on all its lookups (an rpm's name and its
+    # source rpm's), as matching the whole inventory would
+    indexes = {t.index for t in candidates if (t.namespace, package_key(t.namespace, t.name)) in changed}
+    touched = [t for t in candidates if t.index in indexes]
     names = {inventory.packages[t.index].name for t in touched}
     matches = list(match_targets(touched, reader, cache=matched).matches)
     stored = services.findings.open_vulnerabilities(first)
@@ -152,14 +157,30 @@ def reevaluate_inventory(
     # a vulnerability's packages whose keys did not change were flagged for it before: its stored finding
     # names them, and they are matched too, so that its finding lists them all (matches are per package)
     others = set().union(*(stored.get(v, set()) for v in vulnerabilities)) - names
+    targets = list(touched)
     if others:
-        done = {id(t) for t in touched}
-        untouched = [t for t in targets if inventory.packages[t.index].name in others and id(t) not in done]
+        done = {t.index for t in touched}
+        untouched = [
+            t for t in lookup_targets(inventory, lambda p: p.name in others)[0] if t.index not in done
+        ]
         matches += match_targets(untouched, reader, cache=matched).matches
+        targets += untouched
     findings = _findings(services, inventory, targets, matches, vulnerabilities, first, now, cache)
     if vulnerabilities:
         services.findings.record_vulnerabilities(kept, vulnerabilities, findings, now, region=services.region)
     return [i.instance_id for i in kept]
+
+
+def _loose_names(keys: Collection[tuple[str, str]]) -> set[str]:
+    """The changed packages' names, compared loosely: coarser than `package_key` in any namespace."""
+    return {_LOOSE.sub("-", package).lower() for _, package in keys} | {"linux"}
+
+
+def _loosely(package: Package, loose: set[str]) -> bool:
+    """Whether the package may be looked up under one of the changed keys (its name, its source's, or a
+    signed kernel's `linux`): only those are worked out into lookup targets."""
+    names = (package.name, package.source_name) if package.source_name else (package.name,)
+    return any(_LOOSE.sub("-", n).lower() in loose for n in names) or package.name.startswith("linux-")
 
 
 def _findings(
