@@ -100,9 +100,11 @@ class RecordingFindings:
             held.update({f.vulnerability_id: _package_names(f) for f in findings})
         return len(findings) * len(instances)
 
-    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
-        held = self.open.get((instance.account_id, instance.instance_id), {})
-        return {v: set(names) for v, names in held.items()}
+    def open_vulnerabilities(
+        self, instances: Collection[Instance]
+    ) -> dict[tuple[str, str], dict[str, set[str]]]:
+        keys = [(i.account_id, i.instance_id) for i in instances]
+        return {k: {v: set(n) for v, n in self.open[k].items()} for k in keys if k in self.open}
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
         self.closed.append((account_id, instance_id, reason))

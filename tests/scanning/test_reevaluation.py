@@ -84,10 +84,12 @@ def test_instances_that_are_stopped_excluded_or_of_a_disabled_account_are_not_re
         instance(WEB, [volume("images/web.qcow2", "vol-01")], state="stopped"),
         instance(TWIN, [volume("images/web.qcow2", "vol-03")], tags={"InspectorEc2Exclusion": ""}),
     ]))  # fmt: skip
+    scanned_at = {i: _last_scanned(world, i) for i in (WEB, TWIN)}
     add_curl_fix(world.advisories, world.listing)
     world.clock.advance(seconds=30)
     world.scheduler.tick()
     assert world.findings.evaluated() == []
+    assert {i: _last_scanned(world, i) for i in (WEB, TWIN)} == scanned_at  # passed over: not scanned now
 
 
 def test_one_match_gives_each_instance_the_findings_evaluate_gives_it_alone(world, fleet_dir):

@@ -51,8 +51,11 @@ class FindingsRecorder(Protocol):
         others are left as they are. Returns how many findings changed."""
         ...
 
-    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
-        """The vulnerabilities of the instance's open findings, each with the names of its packages."""
+    def open_vulnerabilities(
+        self, instances: Collection[Instance]
+    ) -> dict[tuple[str, str], dict[str, set[str]]]:
+        """Per instance (account, id), the vulnerabilities of its open findings, each with the names of its
+        packages."""
         ...
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:

@@ -87,6 +87,14 @@ class InventoryStore:
         self._remember(content_hash, inventory)
         return inventory
 
+    def in_memory_first(self, content_hashes: Collection[str]) -> list[str]:
+        """These inventories in the order that reads the fewest from the store: those already in memory
+        first (visiting them evicts none of them), then the others."""
+        with self._lock:
+            cached = [h for h in self._cache if h in content_hashes]
+        held = set(cached)
+        return cached + sorted(h for h in content_hashes if h not in held)
+
     def _remember(self, content_hash: str, inventory: Inventory) -> None:
         with self._lock:
             self._cache[content_hash] = inventory

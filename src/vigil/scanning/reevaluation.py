@@ -120,6 +120,24 @@ class PassCache:
 
     matches: TargetMatches = dataclasses.field(default_factory=dict)
     findings: dict[tuple[Any, ...], Finding] = dataclasses.field(default_factory=dict)
+    changed: set[str] = dataclasses.field(default_factory=set)  # the changed packages' names, loosely
+    loose: dict[str, str] = dataclasses.field(default_factory=dict)  # a name, loosely
+    # per first instance of an inventory, its open findings' vulnerabilities and their packages' names
+    stored: dict[tuple[str, str], dict[str, set[str]]] = dataclasses.field(default_factory=dict)
+
+    def loosely(self, name: str) -> str:
+        """The name compared more loosely than `package_key` does in any namespace."""
+        known = self.loose.get(name)
+        if known is None:
+            known = self.loose[name] = _LOOSE.sub("-", name).lower()
+        return known
+
+    def may_have_changed(self, package: Package) -> bool:
+        """Whether the package may be looked up under a changed key (its name, its source's, or a signed
+        kernel's `linux`)."""
+        if self.loosely(package.name) in self.changed or package.name.startswith("linux-"):
+            return True
+        return package.source_name is not None and self.loosely(package.source_name) in self.changed
 
 
 def reevaluate_inventory(
@@ -141,17 +159,22 @@ def reevaluate_inventory(
     if inventory is None or not kept:
         return []
     first, now, reader = kept[0], services.clock(), services.advisories
-    cache = cache or PassCache()
+    if cache is None:
+        cache = PassCache()
+    if not cache.changed:
+        cache.changed = {cache.loosely(package) for _, package in changed} | {"linux"}
     matched = cache.matches
-    loose = _loose_names(changed)
-    candidates = lookup_targets(inventory, lambda p: _loosely(p, loose))[0]
+    candidates = lookup_targets(inventory, cache.may_have_changed)[0]
     # a package looked up under a changed key is matched again on all its lookups (an rpm's name and its
     # source rpm's), as matching the whole inventory would
     indexes = {t.index for t in candidates if (t.namespace, package_key(t.namespace, t.name)) in changed}
     touched = [t for t in candidates if t.index in indexes]
     names = {inventory.packages[t.index].name for t in touched}
     matches = list(match_targets(touched, reader, cache=matched).matches)
-    stored = services.findings.open_vulnerabilities(first)
+    key = (first.account_id, first.instance_id)
+    if key not in cache.stored:
+        cache.stored.update(services.findings.open_vulnerabilities([first]))
+    stored = cache.stored.get(key, {})
     vulnerabilities = {m.vulnerability_id for m in matches}
     vulnerabilities |= {v for v, packages in stored.items() if packages & names}
     # a vulnerability's packages whose keys did not change were flagged for it before: its stored finding
@@ -169,18 +192,6 @@ def reevaluate_inventory(
     if vulnerabilities:
         services.findings.record_vulnerabilities(kept, vulnerabilities, findings, now, region=services.region)
     return [i.instance_id for i in kept]
-
-
-def _loose_names(keys: Collection[tuple[str, str]]) -> set[str]:
-    """The changed packages' names, compared loosely: coarser than `package_key` in any namespace."""
-    return {_LOOSE.sub("-", package).lower() for _, package in keys} | {"linux"}
-
-
-def _loosely(package: Package, loose: set[str]) -> bool:
-    """Whether the package may be looked up under one of the changed keys (its name, its source's, or a
-    signed kernel's `linux`): only those are worked out into lookup targets."""
-    names = (package.name, package.source_name) if package.source_name else (package.name,)
-    return any(_LOOSE.sub("-", n).lower() in loose for n in names) or package.name.startswith("linux-")
 
 
 def _findings(
@@ -229,6 +240,31 @@ def _findings(
     return findings
 
 
+def _scanned_inventories(services: FleetServices, kept: dict[str, list[Instance]], now: dt.datetime) -> None:
+    """`lastScannedAt` of the instances evaluated, set per inventory in one statement for each 500 of them,
+    leaving out the instances pointing at them that were passed over (stopped, excluded, …)."""
+    hashes = sorted(kept)
+    evaluated = {(i.account_id, i.instance_id) for instances in kept.values() for i in instances}
+    with services.sessions() as session:
+        passed_over = []
+        for start in range(0, len(hashes), _KEYS_PER_UPDATE):
+            statement = select(InstanceRow.account_id, InstanceRow.instance_id).where(
+                InstanceRow.inventory_hash.in_(hashes[start : start + _KEYS_PER_UPDATE])
+            )
+            for account, instance in session.execute(statement):
+                if (account, instance) not in evaluated:
+                    passed_over.append((account, instance))
+    if len(passed_over) > _KEYS_PER_UPDATE:  # rare: instance by instance
+        _scanned(services, list(kept.items()), now)
+        return
+    with transaction(services.sessions) as session:
+        for start in range(0, len(hashes), _KEYS_PER_UPDATE):
+            chosen = [InstanceRow.inventory_hash.in_(hashes[start : start + _KEYS_PER_UPDATE])]
+            if passed_over:
+                chosen.append(~tuple_(InstanceRow.account_id, InstanceRow.instance_id).in_(passed_over))
+            session.execute(update(InstanceRow).where(*chosen).values(last_scanned_at=now))
+
+
 def _scanned(services: FleetServices, evaluated: list[tuple[str, list[Instance]]], now: dt.datetime) -> None:
     """`lastScannedAt` of the instances evaluated, per inventory (unless a scan pointed one at another
     inventory meanwhile), in one transaction."""
@@ -267,8 +303,14 @@ def reevaluate(services: FleetServices) -> dict[str, Any]:
         hashes = services.inventories.holders(keys)
         kept = _kept_holders(services, hashes)
         cache = PassCache()
-        instances = sum(len(reevaluate_inventory(services, h, keys, kept[h], cache)) for h in sorted(hashes))
-        _scanned(services, [(h, kept[h]) for h in sorted(hashes)], services.clock())
+        firsts = [kept[h][0] for h in hashes if kept[h]]
+        cache.stored = {(i.account_id, i.instance_id): {} for i in firsts}
+        cache.stored.update(services.findings.open_vulnerabilities(firsts))
+        instances = sum(
+            len(reevaluate_inventory(services, h, keys, kept[h], cache))
+            for h in services.inventories.in_memory_first(hashes)
+        )
+        _scanned_inventories(services, kept, services.clock())
     else:
         hashes = services.inventories.stored()
         instances = sum(len(evaluate_inventory(services, h)) for h in sorted(hashes))

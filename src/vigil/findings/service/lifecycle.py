@@ -183,24 +183,31 @@ class FindingsService:
                     )
         return len(touched) + len(gone)
 
-    def open_vulnerabilities(self, instance: Instance) -> dict[str, set[str]]:
-        """The vulnerabilities of the instance's open findings, each with the names of its packages (none
-        for a finding without packages, such as the OS's end of life)."""
-        statement = (
-            select(FindingRow.vulnerability_id, FindingPackageRow.name)
-            .outerjoin(FindingPackageRow, FindingPackageRow.content == FindingRow.content)
-            .where(
-                FindingRow.account_id == instance.account_id,
-                FindingRow.resource_id == instance.instance_id,
-                FindingRow.status != CLOSED,
-            )
-        )
-        found: dict[str, set[str]] = {}
+    def open_vulnerabilities(
+        self, instances: Collection[Instance]
+    ) -> dict[tuple[str, str], dict[str, set[str]]]:
+        """Per instance (account, id), the vulnerabilities of its open findings, each with the names of its
+        packages (none for a finding without packages, such as the OS's end of life)."""
+        by_account: dict[str, list[str]] = {}
+        for instance in instances:
+            by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+        found: dict[tuple[str, str], dict[str, set[str]]] = {}
         with self._sessions() as session:
-            for vulnerability, name in session.execute(statement):
-                names = found.setdefault(vulnerability, set())
-                if name is not None:
-                    names.add(name)
+            for account, resources in sorted(by_account.items()):
+                for start in range(0, len(resources), _ARNS_PER_QUERY):
+                    statement = (
+                        select(FindingRow.resource_id, FindingRow.vulnerability_id, FindingPackageRow.name)
+                        .outerjoin(FindingPackageRow, FindingPackageRow.content == FindingRow.content)
+                        .where(
+                            FindingRow.account_id == account,
+                            FindingRow.resource_id.in_(resources[start : start + _ARNS_PER_QUERY]),
+                            FindingRow.status != CLOSED,
+                        )
+                    )
+                    for resource, vulnerability, name in session.execute(statement):
+                        names = found.setdefault((account, resource), {}).setdefault(vulnerability, set())
+                        if name is not None:
+                            names.add(name)
         return found
 
     def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
