@@ -82,6 +82,10 @@ class RecordingFindings:
             f.vulnerability_id: _package_names(f) for f in evaluation.findings
         }
 
+    def record_many(self, evaluated: Sequence[tuple[Instance, Evaluation]], now: dt.datetime) -> None:
+        for instance, evaluation in evaluated:
+            self.record(instance, evaluation, now)
+
     def record_vulnerabilities(
         self,
         instances: Sequence[Instance],

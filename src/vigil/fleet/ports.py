@@ -37,6 +37,10 @@ class FindingsRecorder(Protocol):
         updated, findings it no longer has CLOSED, closed ones that came back within 7 days reopened."""
         ...
 
+    def record_many(self, evaluated: Sequence[tuple[Instance, Evaluation]], now: dt.datetime) -> None:
+        """Several instances' evaluations, each recorded as `record` does, together."""
+        ...
+
     def record_vulnerabilities(
         self,
         instances: Sequence[Instance],

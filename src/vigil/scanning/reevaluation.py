@@ -38,6 +38,7 @@ from vigil.store.fleet import InstanceRow
 _LOOSE = re.compile(r"[-_.]+")
 STATE_KEY = "advisories"  # {"version": the advisory database version the stored findings reflect}
 _KEYS_PER_UPDATE = 500
+_RECORDED_TOGETHER = 50  # instances' evaluations per transaction: it holds the store's write lock
 _NAMED_MEMBERS = ("arn", "account_id", "resource_id")  # what names a finding for its instance
 _SAME_MEMBERS = tuple(f.name for f in dataclasses.fields(Finding))[len(_NAMED_MEMBERS) :]
 if tuple(f.name for f in dataclasses.fields(Finding))[: len(_NAMED_MEMBERS)] != _NAMED_MEMBERS:
@@ -104,10 +105,14 @@ def evaluate_inventory(services: FleetServices, content_hash: str) -> list[str]:
         return []
     kept = _kept_holders(services, [content_hash])[content_hash]
     now = services.clock()
-    for instance, evaluation in evaluate_instances(
-        inventory, services.advisories, now, kept, services.region
-    ):
-        services.findings.record(instance, evaluation, now)
+    batch: list[tuple[Instance, Evaluation]] = []
+    for pair in evaluate_instances(inventory, services.advisories, now, kept, services.region):
+        batch.append(pair)
+        if len(batch) == _RECORDED_TOGETHER:
+            services.findings.record_many(batch, now)
+            batch = []
+    if batch:
+        services.findings.record_many(batch, now)
     _scanned(services, [(content_hash, kept)], now)
     return [i.instance_id for i in kept]
 

@@ -9,6 +9,7 @@ open finding is ACTIVE or SUPPRESSED is decided by the suppression filters, when
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.findings.evaluate import Evaluation
 from vigil.findings.inspector import Resource, finding_arn
-from vigil.findings.model import Finding
+from vigil.findings.model import EC2_INSTANCE, Finding, clip
 from vigil.findings.service.contents import (
     Content,
     described_resource,
@@ -57,48 +58,71 @@ class FindingsService:
         self.filter_owners = filter_owners
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
-        account, resource = instance.account_id, instance.instance_id
-        findings: dict[str, tuple[Content, dict[str, Any]]] = {}
-        for finding in evaluation.findings:
-            if (finding.account_id, finding.resource_id) != (account, resource):
-                raise ValueError(f"{finding.arn} is not a finding of {account}/{resource}")
-            document = finding.to_json()
-            findings[finding.arn] = (Content.of(document), described_resource(document, instance))
-        platform = next((r["details"]["awsEc2Instance"]["platform"] for _, r in findings.values()), None)
+        self.record_many([(instance, evaluation)], now)
+
+    def record_many(self, evaluated: Sequence[tuple[Instance, Evaluation]], now: dt.datetime) -> None:
+        """Several instances' evaluations (the holders of one inventory) recorded in one transaction, each
+        as `record` records one: the store writes the index pages they share once."""
+        prepared: list[tuple[Instance, dict[str, tuple[Content, dict[str, Any]]], str | None]] = []
+        # the holders of one inventory have the same findings but for their names (`evaluate_instances`
+        # shares the members): each content is worked out once, known by the identity of its members
+        contents: dict[tuple[int, ...], Content] = {}
+        for instance, evaluation in evaluated:
+            account, resource = instance.account_id, instance.instance_id
+            findings: dict[str, tuple[Content, dict[str, Any]]] = {}
+            for finding in evaluation.findings:
+                if (finding.account_id, finding.resource_id) != (account, resource):
+                    raise ValueError(f"{finding.arn} is not a finding of {account}/{resource}")
+                same = tuple(id(getattr(finding, member)) for member in _CONTENT_MEMBERS)
+                content = contents.get(same)
+                if content is None:
+                    content = contents[same] = Content.of(finding.to_json())
+                findings[finding.arn] = (content, described_resource(_named(finding), instance))
+            platform = next((r["details"]["awsEc2Instance"]["platform"] for _, r in findings.values()), None)
+            prepared.append((instance, findings, platform))
+        keys = [(i.account_id, i.instance_id) for i, _, _ in prepared]
+        if len(set(keys)) != len(keys):
+            raise ValueError("an instance is recorded twice in one batch")
+        prepared.sort(key=lambda p: (p[0].account_id, p[0].instance_id))  # row locks in one order
         with transaction(self._sessions) as session:
-            _save_resource(session, instance, platform, now)  # first: its row lock orders recordings
-            known = {
-                row.arn: row
-                for row in session.execute(
-                    select(FindingRow.arn, FindingRow.status, FindingRow.closed_at, FindingRow.content,
-                           FindingRow.resource)
-                    .where(FindingRow.account_id == account, FindingRow.resource_id == resource)
-                ).all()
-            }  # fmt: skip
-            save_contents(session, (content for content, _ in findings.values()))
-            new, rewritten, seen = [], [], []
-            for arn, (content, described) in findings.items():
-                row = known.get(arn)
-                columns = _columns(arn, content, described, instance)
-                if row is None:
-                    new.append(columns | _opened(now, first=now))
-                elif row.status == CLOSED:
-                    rewritten.append(columns | _opened(now, first=_reopened_first(row.closed_at, now)))
-                elif row.content != content.digest or row.resource != described:
-                    rewritten.append(columns | {"last_observed_at": now, "updated_at": now})
-                else:
-                    seen.append(arn)
-            gone = [a for a, row in known.items() if row.status != CLOSED and a not in findings]
+            for instance, _, platform in prepared:
+                _save_resource(session, instance, platform, now)  # first: its row lock orders recordings
+            known = _known_of(session, [i for i, _, _ in prepared])
+            save_contents(session, (content for _, f, _ in prepared for content, _ in f.values()))
+            new, rewritten, seen, gone = [], [], [], []
+            for instance, findings, _ in prepared:
+                rows = known.get((instance.account_id, instance.instance_id), {})
+                for arn, (content, described) in findings.items():
+                    row = rows.get(arn)
+                    columns = _columns(arn, content, described, instance)
+                    if row is None:
+                        new.append(columns | _opened(now, first=now))
+                    elif row.status == CLOSED:
+                        rewritten.append(columns | _opened(now, first=_reopened_first(row.closed_at, now)))
+                    elif row.content != content.digest or row.resource != described:
+                        rewritten.append(columns | {"last_observed_at": now, "updated_at": now})
+                    else:
+                        seen.append(arn)
+                gone += [a for a, row in rows.items() if row.status != CLOSED and a not in findings]
             insert_many(session, FindingRow, new)
             if rewritten:
                 session.execute(update(FindingRow), rewritten)
-            if seen:
+            for start in range(0, len(seen), _ARNS_PER_QUERY):
+                chunk = seen[start : start + _ARNS_PER_QUERY]
                 session.execute(
-                    update(FindingRow).where(FindingRow.arn.in_(seen)).values(last_observed_at=now)
+                    update(FindingRow).where(FindingRow.arn.in_(chunk)).values(last_observed_at=now)
                 )
-            if gone:
-                _close(session, FindingRow.arn.in_(gone), now, REMEDIATED, PURGE_REMEDIATED_AFTER)
-            suppress(session, account, self.filter_owners(session, account), now, resource_id=resource)
+            for start in range(0, len(gone), _ARNS_PER_QUERY):
+                chunk = gone[start : start + _ARNS_PER_QUERY]
+                _close(session, FindingRow.arn.in_(chunk), now, REMEDIATED, PURGE_REMEDIATED_AFTER)
+            by_account: dict[str, list[str]] = {}
+            for account, resource in sorted(keys):
+                by_account.setdefault(account, []).append(resource)
+            for account, resources in by_account.items():
+                owners = self.filter_owners(session, account)
+                for start in range(0, len(resources), _ARNS_PER_QUERY):
+                    chunk = resources[start : start + _ARNS_PER_QUERY]
+                    suppress(session, account, owners, now, resource_ids=chunk)
 
     def record_vulnerabilities(
         self,
@@ -293,6 +317,40 @@ def _differing(session: Session, instances: Sequence[Instance], expected: dict[s
                 if not alike:
                     differing.add(vulnerability)
     return differing
+
+
+_CONTENT_MEMBERS = tuple(
+    f.name
+    for f in dataclasses.fields(Finding)
+    if f.name not in ("arn", "account_id", "resource_id", "platform", "observed_at", "status")
+)  # what a finding's content is made of: not its names, its resource, nor its times and status
+
+
+def _named(finding: Finding) -> dict[str, Any]:
+    """The members of the finding's JSON that name it and its resource (as `Finding.to_json` gives them)."""
+    platform = {"platform": clip(finding.platform, 1024)}
+    resource = {"type": EC2_INSTANCE, "id": finding.resource_id, "details": {"awsEc2Instance": platform}}
+    return {"findingArn": finding.arn, "resources": [resource]}
+
+
+def _known_of(session: Session, instances: Sequence[Instance]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every stored finding of these instances, by instance and ARN."""
+    by_account: dict[str, list[str]] = {}
+    for instance in instances:
+        by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+    known: dict[tuple[str, str], dict[str, Any]] = {}
+    for account, resources in sorted(by_account.items()):
+        for start in range(0, len(resources), _ARNS_PER_QUERY):
+            statement = select(
+                FindingRow.resource_id, FindingRow.arn, FindingRow.status, FindingRow.closed_at,
+                FindingRow.content, FindingRow.resource,
+            ).where(
+                FindingRow.account_id == account,
+                FindingRow.resource_id.in_(resources[start : start + _ARNS_PER_QUERY]),
+            )  # fmt: skip
+            for row in session.execute(statement):
+                known.setdefault((account, row.resource_id), {})[row.arn] = row
+    return known
 
 
 def _known(session: Session, arns: list[str]) -> dict[str, Any]:

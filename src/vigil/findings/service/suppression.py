@@ -34,14 +34,17 @@ def suppress(
     now: dt.datetime,
     *,
     resource_id: str | None = None,
+    resource_ids: Collection[str] | None = None,
     arns: Collection[str] | None = None,
 ) -> None:
-    """Give the account's open findings (or one instance's, or these) the status the owners' filters say; a
-    finding whose status changes is updated now."""
+    """Give the account's open findings (or one instance's, some instances', these) the status the owners'
+    filters say; a finding whose status changes is updated now."""
     status = case((suppressing(session, owners), SUPPRESSED), else_=ACTIVE)
     scope = [FindingRow.account_id == account_id, FindingRow.status != CLOSED, FindingRow.status != status]
     if resource_id is not None:
         scope.append(FindingRow.resource_id == resource_id)
+    if resource_ids is not None:
+        scope.append(FindingRow.resource_id.in_(sorted(resource_ids)))
     if arns is not None:
         scope.append(FindingRow.arn.in_(sorted(arns)))
     session.execute(update(FindingRow).where(*scope).values(status=status, updated_at=now))
