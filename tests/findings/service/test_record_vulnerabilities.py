@@ -4,6 +4,7 @@ the others' (a finding closed, a content older) is brought to the new evaluation
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import update
 from tests.findings.service.conftest import MEMBER, REGION, Requester, instance
 
@@ -77,10 +78,41 @@ def test_agreeing_findings_are_left_alone_and_a_divergent_instance_is_brought_in
 
 
 def test_findings_named_for_another_instance_are_refused(findings, clock, inventories, advisory_db):
-    import pytest
-
     curl = _first_instance_findings(inventories, advisory_db, clock, {CURL})
     with pytest.raises(ValueError, match="is not a finding of"):
         findings.record_vulnerabilities([TWIN, WEB], {CURL}, curl, clock.now, region=REGION)
     with pytest.raises(ValueError, match="not of the re-evaluated vulnerabilities"):
         findings.record_vulnerabilities([WEB], {KERNEL}, curl, clock.now, region=REGION)
+
+
+def _evaluation(inventories, advisory_db, clock, target, host="bullseye"):
+    return evaluate(inventories[host], advisory_db, now=clock.now, account_id=target.account_id,
+                    resource_id=target.instance_id, region=REGION)  # fmt: skip
+
+
+def test_instances_recorded_together_are_recorded_as_one_by_one(
+    scan, findings, queries, clock, inventories, advisory_db
+):
+    together = [instance("i-0a1b2c3d4e5f6000a"), instance("i-0a1b2c3d4e5f6000b", account=MEMBER)]
+    alone = [instance("i-0a1b2c3d4e5f6000c"), instance("i-0a1b2c3d4e5f6000d", account=MEMBER)]
+    for target in alone:
+        scan(target, "bullseye")
+    findings.record_many([(t, _evaluation(inventories, advisory_db, clock, t)) for t in together], clock.now)
+    later = clock.advance(hours=1)  # then the kernel replaced on all four: its findings close
+    for target in alone:
+        scan(target, "patched")
+    findings.record_many(
+        [(t, _evaluation(inventories, advisory_db, clock, t, "patched")) for t in together], later
+    )
+
+    def shown(target):
+        listed = {**_listed(queries, target), **_listed(queries, target, "CLOSED")}
+        named = ("findingArn", "resources")
+        return {v: {k: x for k, x in f.items() if k not in named} for v, f in listed.items()}
+
+    for one, other in zip(together, alone, strict=True):
+        assert shown(one) == shown(other) and shown(one)
+        assert shown(one)[KERNEL]["status"] == "CLOSED"
+    with pytest.raises(ValueError, match="recorded twice"):
+        pair = (together[0], _evaluation(inventories, advisory_db, clock, together[0]))
+        findings.record_many([pair, pair], clock.now)
