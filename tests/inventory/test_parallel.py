@@ -138,7 +138,9 @@ def test_a_tree_walked_by_three_processes_gives_the_inventory_one_process_gives(
     assert spy.keys == []  # one process walks alone
     shared = _collect(tree, 3, limit=limit)
     assert _content(shared) == _content(alone)
-    assert len(spy.keys) > 3 and any(len(key) > 1 for key in spy.keys)  # parts were given away
+    assert any(len(key) > 1 for key in spy.keys)  # parts were given away
+    if limit > 7:  # how many before an early limit stops the walk depends on the workers' timing
+        assert len(spy.keys) > 3
     _no_children_left()
 
 
