@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vigil.inventory.collect import Limits
 from vigil.inventory.document import SCHEMA_FILE, InvalidInventory, json_schema
 from vigil.inventory.model import Inventory, Stats
 from vigil.inventory.targets import collect_inventory
@@ -30,6 +31,13 @@ def test_two_collections_of_an_unchanged_tree_have_one_content_hash(inventory):
     assert again.content_hash == inventory.content_hash
     rerun = dataclasses.replace(inventory, stats=Stats(1, 2, 3.0, True), collected_at="2030-01-01T00:00:00")
     assert rerun.content_hash == inventory.content_hash
+
+
+def test_the_content_hash_of_an_inventory_that_hit_a_limit_survives_a_json_round_trip():
+    limited = collect_inventory([str(DEMO_ROOTFS)], scope="all", limits=Limits(max_language_packages=1))
+    assert [hit.limit for hit in limited.limits_hit] == ["package_count"]  # an int limit, 1
+    again = Inventory.from_json(json.loads(json.dumps(limited.to_json())))
+    assert again.content_hash == limited.content_hash  # what an agent claims is what the server computes
 
 
 def test_a_changed_package_changes_the_content_hash(inventory):

@@ -55,12 +55,16 @@ class FakeAccounts:
 
     enabled: set[str] = field(default_factory=lambda: {ACCOUNT, OTHER})
     modes: dict[str, str] = field(default_factory=dict)
+    deep_inspection: set[str] = field(default_factory=set)  # accounts whose deep inspection is activated
 
     def enabled_accounts(self) -> list[str]:
         return sorted(self.enabled)
 
     def scan_mode(self, account_id: str) -> str:
         return self.modes.get(account_id, "EC2_HYBRID")
+
+    def deep_inspection_active(self, account_id: str) -> bool:
+        return account_id in self.deep_inspection
 
     def deep_inspection_paths(self, account_id: str) -> tuple[str, ...]:
         return ()

@@ -45,6 +45,7 @@ def test_a_new_servers_settings_have_the_issues_defaults(tmp_path):
         "purge": "1h",
         "reevaluate": "30s",
         "sweep": "1h",
+        "reconcile": "30m",  # the agents' associations (issue "Agent-based scanning")
     }
     assert settings.path(settings.advisory_db) == tmp_path / "advisories.db"
     assert (tmp_path / "vigil.toml").stat().st_mode & 0o777 == 0o600

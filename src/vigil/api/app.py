@@ -4,6 +4,7 @@
   `operations(<services>) -> dict[name, Handler]`), served by `InspectorAPI` from botocore's model;
 - the Vigil API under `/vigil/v1/`: one FastAPI router per resource group (`vigil_routes/<group>.py`), its
   OpenAPI document at `/vigil/v1/openapi.json`, errors in Inspector's JSON shape;
+- the agent protocol under `/agent/v1/` (`agent_routes`), signed with the agents' own secrets;
 - background services (the scheduler) started and stopped with the app;
 - in front of all of it `SignedGate`: bounded bodies and SigV4 (`inspector2` or `vigil` scope).
 """
@@ -18,11 +19,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from vigil import __version__
 from vigil.api.context import Handler
 from vigil.api.errors import FieldProblem, InspectorError, UnknownOperationException, ValidationException
-from vigil.api.gate import VIGIL_PREFIX, SignedGate
+from vigil.api.gate import AGENT_PREFIX, VIGIL_PREFIX, SignedGate
 from vigil.api.inspector import InspectorAPI, merge_operations
 from vigil.api.protocol.model import RouteTable, inspector_model
 from vigil.api.protocol.serialize import serialize_error
@@ -48,6 +50,7 @@ def create_app(
     operations: Sequence[Mapping[str, Handler]] = (),
     routers: Sequence[APIRouter] = (),
     background: Sequence[Background] = (),
+    agent_app: ASGIApp | None = None,
     clock: Clock = system_clock,
     on_ready: Callable[[], None] = lambda: None,
 ) -> FastAPI:
@@ -70,6 +73,8 @@ def create_app(
 
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.mount(VIGIL_PREFIX, vigil_api(routers))
+    if agent_app is not None:
+        app.mount(AGENT_PREFIX, agent_app)
     app.mount("", inspector)
     app.add_middleware(
         SignedGate,

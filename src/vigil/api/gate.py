@@ -3,7 +3,8 @@
 Every request's body is read whole before anything else (at most `max_body` bytes, within `body_timeout`
 seconds: a slow or endless upload cannot hold a worker), its signature verified for the route's service,
 and the verified `Caller` put in the ASGI scope (`CALLER`) for the Inspector dispatcher and the Vigil API's
-`CallerDep`. No route can be reached unsigned but the ones listed as public (the OpenAPI document).
+`CallerDep`. No route can be reached without SigV4 but the ones listed as public (the OpenAPI document) and
+the agent protocol's, whose routes check the agents' own signatures.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vigil.api.sigv4 import KeyStore, ReceivedRequest, verify
 from vigil.clock import Clock
 
 VIGIL_PREFIX = "/vigil/v1"
+AGENT_PREFIX = "/agent/v1"  # signed with agents' own secrets: checked by the agent routes themselves
 MAX_BODY = 16 << 20
 BODY_TIMEOUT = 60.0
 log = logging.getLogger("vigil.api")
@@ -136,7 +138,7 @@ class SignedGate:
 
     async def _caller(self, scope: Scope, body: bytes) -> Any:
         path = scope["path"]
-        if (scope["method"], path) in self.public:
+        if (scope["method"], path) in self.public or path.startswith(AGENT_PREFIX + "/"):
             return None
         request = ReceivedRequest(
             method=scope["method"],

@@ -18,6 +18,8 @@ server_app = typer.Typer(
 )
 account_app = typer.Typer(help="The server's accounts.", no_args_is_help=True)
 server_app.add_typer(account_app, name="account")
+activation_app = typer.Typer(help="Activations agents register with.", no_args_is_help=True)
+server_app.add_typer(activation_app, name="activation")
 
 DirArgument = Annotated[Path, typer.Argument(help="The server's directory (settings, store, keys).")]
 
@@ -119,6 +121,53 @@ def fleet(
         except ProviderError as exc:
             fail(f"{local}: {exc}", EXIT_FAILURE)
     typer.echo(json.dumps(report.to_json()))
+
+
+@activation_app.command("create")
+def activation_create(
+    directory: DirArgument,
+    account: Annotated[str, typer.Option(help="The account the agents' instances belong to (12 digits).")],
+    limit: Annotated[int, typer.Option(help="How many agents may register with it.")] = 1,
+    expires: Annotated[
+        str, typer.Option(help="How long it can be used (e.g. 24h, 7d; at most 30d).")
+    ] = "24h",
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="KEY=VALUE: a tag of the managed instances it makes.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The `Name` tag of those instances.")] = None,
+) -> None:
+    """Make an activation and print {"activationId", "activationCode"} as JSON (the code is shown once)."""
+    from vigil.fleet.activations import ActivationError
+    from vigil.server.settings import parse_duration
+    from vigil.server.setup import create_activation
+
+    tags: dict[str, str] = {}
+    for item in tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--tag {item!r}: write KEY=VALUE", EXIT_FAILURE)
+        tags[key] = value
+    try:
+        expires_in = parse_duration(expires)
+    except ValueError as exc:
+        fail(f"--expires: {exc}", EXIT_FAILURE)
+    with _clear_errors():
+        try:
+            activation = create_activation(
+                directory, account, registration_limit=limit, expires_in=expires_in, tags=tags,
+                default_instance_name=name,
+            )  # fmt: skip
+        except ActivationError as exc:
+            fail(f"--{_OPTION.get(exc.field, exc.field)}: {exc.message}", EXIT_FAILURE)
+    typer.echo(json.dumps(activation.to_json()))
+
+
+_OPTION = {
+    "registrationLimit": "limit",
+    "expirationDate": "expires",
+    "tags": "tag",
+    "defaultInstanceName": "name",
+}
 
 
 __all__ = ["server_app"]

@@ -413,6 +413,11 @@ class AccountsService:
         with transaction(self._sessions) as session:
             return _effective_mode(session, self._account(session, account_id)).value
 
+    def deep_inspection_active(self, account_id: str) -> bool:
+        with transaction(self._sessions) as session:
+            row = self._account(session, account_id)
+            return _deep_inspection(session, row).status is DeepInspectionStatus.ACTIVATED
+
     def deep_inspection_paths(self, account_id: str) -> tuple[str, ...]:
         with transaction(self._sessions) as session:
             config = _deep_inspection(session, self._account(session, account_id))

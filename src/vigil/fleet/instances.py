@@ -50,6 +50,8 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
         ("subnetId", instance.subnet_id),
     ):
         data[key] = value
+    if instance.machine_id is not None:  # absent, not null: older descriptions stay equal
+        data["machineId"] = instance.machine_id
     return data
 
 
@@ -73,6 +75,7 @@ def instance_from_json(data: dict[str, Any]) -> Instance:
             for v in data.get("volumes", ())
         ),
         provider=data.get("provider", "local"),
+        machine_id=data.get("machineId"),
     )
 
 

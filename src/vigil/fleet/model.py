@@ -64,6 +64,7 @@ class Instance:
     tags: dict[str, str] = field(default_factory=dict)
     volumes: tuple[Volume, ...] = ()
     provider: str = "local"
+    machine_id: str | None = None  # the OS's machine id (or DMI product UUID): binds a registering agent
 
     @property
     def excluded(self) -> bool:

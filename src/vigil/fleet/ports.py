@@ -24,6 +24,10 @@ class AccountsDirectory(Protocol):
         """`EC2_HYBRID` or `EC2_SSM_AGENT_BASED`: the delegated administrator's for its members."""
         ...
 
+    def deep_inspection_active(self, account_id: str) -> bool:
+        """Whether the account's agents collect language packages (deep inspection ACTIVATED)."""
+        ...
+
     def deep_inspection_paths(self, account_id: str) -> tuple[str, ...]:
         """The account's custom paths and its organization's (at most 5 + 5)."""
         ...

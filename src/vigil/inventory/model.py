@@ -212,6 +212,11 @@ class LimitHit:
     value: float
     detail: str
 
+    def __post_init__(self) -> None:
+        # always a float: a limit of 5000 read back from JSON is 5000.0, and the content hash of an inventory
+        # must survive the round trip (an agent's and the server's hash of it must agree)
+        object.__setattr__(self, "value", float(self.value))
+
 
 @dataclass(frozen=True, slots=True)
 class Inventory:

@@ -1,8 +1,15 @@
 """Coverage: for each instance, whether it is scanned, how, and if not, why (DESIGN §3.4, §3.6).
 
-Pure rules over an instance's record, its account's scan mode and whether a scan of it is running. Every
-reason that applies without an agent is here, each given when and only when its rule holds; the agent-based
-ones (NO_INVENTORY, STALE_INVENTORY, DEEP_INSPECTION_NO_INVENTORY) come with the agent.
+Pure rules over an instance's record, its agent (if one registered), its account's scan mode and deep
+inspection, whether a scan of it is running, and the time. Each reason is given when and only when its rule
+holds:
+
+- an agent whose last inventory is fresh (under 7 days) makes the instance agent-based in either mode
+  (`EC2_SSM_AGENT_BASED`), its deep inspection's state the reason (DEEP_INSPECTION_*) when it is activated;
+- in `EC2_SSM_AGENT_BASED` mode any other instance is INACTIVE: no agent (UNMANAGED_EC2_INSTANCE), no
+  inventory ever (NO_INVENTORY), none for 7 days (STALE_INVENTORY);
+- in `EC2_HYBRID` mode they fall back to agentless scans where eligible; a managed instance agentless scans
+  cannot cover keeps its agent's reason.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.findings.model import epoch
+from vigil.fleet.agents import STALE_AFTER, AgentState
 from vigil.fleet.instances import SUCCEEDED, InstanceRecord
 from vigil.fleet.model import Instance, InstanceState, Platform
 
@@ -37,6 +45,10 @@ STORAGE_LIMIT_EXCEEDED = "AGENTLESS_INSTANCE_STORAGE_LIMIT_EXCEEDED"
 TIME_LIMIT_EXCEEDED = "AGENTLESS_INSTANCE_COLLECTION_TIME_LIMIT_EXCEEDED"
 ACCESS_DENIED_TO_ENCRYPTION_KEY = "ACCESS_DENIED_TO_ENCRYPTION_KEY"
 PACKAGE_LIMIT_EXCEEDED = "DEEP_INSPECTION_PACKAGE_COLLECTION_LIMIT_EXCEEDED"
+DEEP_TIME_LIMIT_EXCEEDED = "DEEP_INSPECTION_COLLECTION_TIME_LIMIT_EXCEEDED"
+DEEP_INSPECTION_NO_INVENTORY = "DEEP_INSPECTION_NO_INVENTORY"
+NO_INVENTORY = "NO_INVENTORY"
+STALE_INVENTORY = "STALE_INVENTORY"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 # reasons for which the instance's findings are closed (and purged after 3 days); a stopped instance, a scan
@@ -44,7 +56,17 @@ INTERNAL_ERROR = "INTERNAL_ERROR"
 CLOSING_REASONS = frozenset(
     {RESOURCE_TERMINATED, EXCLUDED_BY_TAG, UNSUPPORTED_OS, STORAGE_LIMIT_EXCEEDED, UNMANAGED_EC2_INSTANCE}
 )
-_ACTIVE_REASONS = frozenset({PENDING_INITIAL_SCAN, SUCCESSFUL, SCAN_IN_PROGRESS, PACKAGE_LIMIT_EXCEEDED})
+_ACTIVE_REASONS = frozenset(
+    {
+        PENDING_INITIAL_SCAN,
+        SUCCESSFUL,
+        SCAN_IN_PROGRESS,
+        PACKAGE_LIMIT_EXCEEDED,
+        DEEP_TIME_LIMIT_EXCEEDED,
+        DEEP_INSPECTION_NO_INVENTORY,
+    }
+)
+_DEEP_LIMITS = {"package_count": PACKAGE_LIMIT_EXCEEDED, "collection_time": DEEP_TIME_LIMIT_EXCEEDED}
 
 
 def agentless_ineligibility(instance: Instance) -> str | None:
@@ -58,11 +80,6 @@ def agentless_ineligibility(instance: Instance) -> str | None:
     if too_many or sum(v.size_gib for v in instance.volumes) > MAX_TOTAL_GIB:
         return STORAGE_LIMIT_EXCEEDED
     return None
-
-
-def scan_mode_of(account_mode: str) -> str:
-    """The covered resource's scanMode under the account's configuration (no agents exist yet)."""
-    return AGENT_BASED if account_mode == AGENT_BASED else AGENTLESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,31 +119,83 @@ class Coverage:
         return data
 
 
-def coverage_of(record: InstanceRecord, account_mode: str, *, scanning: bool) -> Coverage:
-    """The instance's coverage, given its account's scan mode and whether an agentless scan of it runs."""
-    reason = _reason(record, account_mode, scanning)
+def coverage_of(
+    record: InstanceRecord,
+    account_mode: str,
+    *,
+    scanning: bool,
+    agent: AgentState | None = None,
+    deep_inspection: bool = False,
+    now: dt.datetime | None = None,
+) -> Coverage:
+    """The instance's coverage, given its account's scan mode and deep inspection, its agent, whether an
+    agentless scan of it runs, and the time (`now`, which makes an agent's inventory fresh or stale)."""
+    mode, reason = _reason(record, account_mode, scanning, agent, deep_inspection, now)
     status = ACTIVE if reason in _ACTIVE_REASONS else INACTIVE
-    return Coverage(record, status, reason, scan_mode_of(account_mode))
+    return Coverage(record, status, reason, mode)
 
 
-def _reason(record: InstanceRecord, account_mode: str, scanning: bool) -> str:
+def agent_based(agent: AgentState | None, now: dt.datetime | None) -> bool:
+    """Whether the instance's agent keeps it scanned: its last inventory is under 7 days old."""
+    return agent is not None and now is not None and agent.fresh(now)
+
+
+def _reason(
+    record: InstanceRecord,
+    account_mode: str,
+    scanning: bool,
+    agent: AgentState | None,
+    deep_inspection: bool,
+    now: dt.datetime | None,
+) -> tuple[str, str]:
     instance = record.instance
+    managed_mode = AGENT_BASED if agent is not None or account_mode == AGENT_BASED else AGENTLESS
     if instance.state is InstanceState.TERMINATED:
-        return RESOURCE_TERMINATED
+        return managed_mode, RESOURCE_TERMINATED
     if instance.excluded:
-        return EXCLUDED_BY_TAG
+        return managed_mode, EXCLUDED_BY_TAG
     if instance.state is InstanceState.STOPPED:
-        return EC2_INSTANCE_STOPPED
+        return managed_mode, EC2_INSTANCE_STOPPED
+    if agent is not None and agent_based(agent, now):
+        return AGENT_BASED, _deep_inspection_reason(agent, deep_inspection)
+    agent_reason = (
+        UNMANAGED_EC2_INSTANCE
+        if agent is None
+        else NO_INVENTORY
+        if agent.inventory_at is None
+        else STALE_INVENTORY
+    )
     if account_mode == AGENT_BASED:
-        return UNMANAGED_EC2_INSTANCE  # agent-based scanning needs an agent, and no instance has one yet
+        return AGENT_BASED, agent_reason
     ineligible = agentless_ineligibility(instance)
     if ineligible is not None:
-        return ineligible
+        return (AGENT_BASED, agent_reason) if agent is not None else (AGENTLESS, ineligible)
     if scanning:
-        return SCAN_IN_PROGRESS
+        return AGENTLESS, SCAN_IN_PROGRESS
     if record.scan_reason is None:
-        return PENDING_INITIAL_SCAN
-    return record.scan_reason
+        return AGENTLESS, PENDING_INITIAL_SCAN
+    return AGENTLESS, record.scan_reason
+
+
+def _deep_inspection_reason(agent: AgentState, deep_inspection: bool) -> str:
+    if not deep_inspection:
+        return SUCCESSFUL
+    if agent.full_at is None:
+        return DEEP_INSPECTION_NO_INVENTORY
+    for limit in agent.full_limits:
+        if limit in _DEEP_LIMITS:
+            return _DEEP_LIMITS[limit]
+    return SUCCESSFUL
+
+
+def fallback_due(agent: AgentState | None, record: InstanceRecord, now: dt.datetime) -> bool:
+    """Whether an instance whose agent went silent has not been scanned agentlessly since (hybrid mode
+    falls back to agentless scans then, without waiting for the 24-hour round)."""
+    if agent is None or agent.inventory_at is None:
+        return False
+    stale_since = agent.inventory_at + STALE_AFTER
+    started = record.scan_started_at
+    return now >= stale_since and (started is None or started < stale_since)
 
 
 def is_due(record: InstanceRecord, now: dt.datetime, *, every: dt.timedelta, retry: dt.timedelta) -> bool:

@@ -3,6 +3,7 @@ coverage (`coverage.coverage_of`), filtered, ordered by (account, instance id) a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from vigil.clock import Clock, system_clock
+from vigil.fleet.agents import AgentState, agent_states
 from vigil.fleet.instances import Descriptions, InstanceRecord, instances_of
 from vigil.fleet.ports import AccountsDirectory
 from vigil.scanning.coverage import EC2_INSTANCE, Coverage, coverage_of
@@ -51,10 +54,17 @@ class CoverageStatistics:
 
 
 class CoverageService:
-    def __init__(self, sessions: sessionmaker[Session], accounts: AccountsDirectory, scans: ScanLog) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        accounts: AccountsDirectory,
+        scans: ScanLog,
+        clock: Clock = system_clock,
+    ) -> None:
         self.sessions = sessions
         self.accounts = accounts
         self.scans = scans
+        self.clock = clock
         self.descriptions = Descriptions()
 
     def covered(
@@ -65,16 +75,36 @@ class CoverageService:
         if not enabled:
             return []
         modes = {account: self.accounts.scan_mode(account) for account in enabled}
+        deep = {account for account in enabled if self.accounts.deep_inspection_active(account)}
+        now = self.clock()
         with self.sessions() as session:
             running = self.scans.running(session)
+            agents = agent_states(session, enabled)
             records = instances_of(
                 session, enabled, instance_ids=instance_ids, descriptions=self.descriptions
             )
-        return [self.of(record, modes[record.instance.account_id], running) for record in records]
+        return [
+            self.of(record, modes[record.instance.account_id], running, agents, deep, now)
+            for record in records
+        ]
 
     @staticmethod
-    def of(record: InstanceRecord, mode: str, running: Collection[tuple[str, str]]) -> Coverage:
-        return coverage_of(record, mode, scanning=record.key in running)
+    def of(
+        record: InstanceRecord,
+        mode: str,
+        running: Collection[tuple[str, str]],
+        agents: Mapping[tuple[str, str], AgentState],
+        deep_inspection: Collection[str],
+        now: dt.datetime,
+    ) -> Coverage:
+        return coverage_of(
+            record,
+            mode,
+            scanning=record.key in running,
+            agent=agents.get(record.key),
+            deep_inspection=record.instance.account_id in deep_inspection,
+            now=now,
+        )
 
     def page(
         self,

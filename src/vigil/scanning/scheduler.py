@@ -5,7 +5,10 @@
   the next check, every instance every `agentless`, one whose scan failed for a reason of Vigil's again
   after `discovery`; checked every `reevaluate`, with the advisory database's version (a new version is
   re-evaluated);
-- purge, sweep (also at start) and the feed update, each on its period, remembered across restarts.
+- instances whose agent delivers fresh inventories are left to it; one whose agent went silent for 7 days
+  falls back to an agentless scan at the next check (where eligible);
+- purge, sweep and the associations' reconcile (both also at start) and the feed update, each on its
+  period, remembered across restarts.
 
 `tick` does the deciding and nothing else; the server calls it from a thread (`start`), tests call it after
 moving the injected clock.
@@ -20,10 +23,18 @@ import threading
 from sqlalchemy import and_, or_, select
 
 from vigil.fleet import discovery
+from vigil.fleet.agents import agent_states
 from vigil.fleet.instances import InstanceRecord
 from vigil.fleet.model import InstanceState
 from vigil.scanning import tasks
-from vigil.scanning.coverage import AGENT_BASED, INTERNAL_ERROR, agentless_ineligibility, is_due
+from vigil.scanning.coverage import (
+    AGENT_BASED,
+    INTERNAL_ERROR,
+    agent_based,
+    agentless_ineligibility,
+    fallback_due,
+    is_due,
+)
 from vigil.scanning.executor import Executor
 from vigil.scanning.reevaluation import STATE_KEY
 from vigil.scanning.scans import UNFINISHED, ScanConflict, ScanLog
@@ -49,6 +60,8 @@ class Scheduler:
         findings to the advisory database's version, then tick every `resolution` seconds in a thread."""
         tasks.sweep(self.services)
         self._ran("sweep", self.services.clock())
+        tasks.reconcile_associations(self.services)
+        self._ran("reconcile", self.services.clock())
         # before any scan: note the advisory version the stored findings reflect (the first start), or
         # re-evaluate what changed while the server was down; a version noted later could already include
         # an update made after a scan, which would then never be re-evaluated
@@ -79,7 +92,11 @@ class Scheduler:
         submitted = self._discoveries(now)
         schedule = self.services.schedule
         jobs = read_state(self.services.sessions, JOBS_KEY) or {}
-        periodic = [("sweep", "sweep", schedule.sweep), ("purge", "purge", schedule.purge)]
+        periodic = [
+            ("sweep", "sweep", schedule.sweep),
+            ("purge", "purge", schedule.purge),
+            ("reconcile", "reconcile_associations", schedule.reconcile),
+        ]
         if self.services.update_feeds is not None:
             periodic.append(("feeds", "update_feeds", schedule.feeds))
         for job, task, period in periodic:
@@ -152,10 +169,14 @@ class Scheduler:
         with self.services.sessions() as session:
             busy = ScanLog.running(session, UNFINISHED)
             records = [InstanceRecord.of(row) for row in session.scalars(query)]
-        return [
-            r
-            for r in records
-            if r.key not in busy
-            and agentless_ineligibility(r.instance) is None
-            and is_due(r, now, every=schedule.agentless, retry=schedule.discovery)
-        ]
+            agents = agent_states(session, account_ids)
+        due = []
+        for r in records:
+            agent = agents.get(r.key)
+            if r.key in busy or agentless_ineligibility(r.instance) is not None or agent_based(agent, now):
+                continue  # an instance whose agent's inventory is fresh is scanned agent-based, not agentless
+            if fallback_due(agent, r, now) or is_due(
+                r, now, every=schedule.agentless, retry=schedule.discovery
+            ):
+                due.append(r)
+        return due

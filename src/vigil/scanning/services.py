@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ class Schedule:
     purge: dt.timedelta = dt.timedelta(hours=1)
     reevaluate: dt.timedelta = dt.timedelta(seconds=30)
     sweep: dt.timedelta = dt.timedelta(hours=1)
+    reconcile: dt.timedelta = dt.timedelta(minutes=30)  # Inspector's associations re-created if deleted
 
     @classmethod
     def of(cls, durations: Mapping[str, dt.timedelta]) -> Schedule:
@@ -60,6 +61,18 @@ class AdvisorySource(FindingsReader, Protocol):
     def refresh(self) -> None: ...
 
 
+class AssociationsKeeper(Protocol):
+    """The accounts' associations (`vigil.fleet.associations.AssociationsService`)."""
+
+    def reconcile(self, enabled_account_ids: Iterable[str]) -> dict[str, list[str]]: ...
+
+
+class NonceKeeper(Protocol):
+    """The agents' spent nonces (`vigil.fleet.agents.AgentRegistry`)."""
+
+    def forget_nonces(self, now: dt.datetime) -> int: ...
+
+
 class FleetServices:
     """Everything the fleet's tasks need. `update_feeds` runs the server's feed update (None: no feeds)."""
 
@@ -78,6 +91,8 @@ class FleetServices:
         update_feeds: Callable[[], Any] | None = None,
         runner: str | None = None,
         reports: ReportRunner | None = None,
+        associations: AssociationsKeeper | None = None,
+        agents: NonceKeeper | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -88,10 +103,12 @@ class FleetServices:
         self.schedule = schedule
         self.update_feeds = update_feeds
         self.reports = reports
+        self.associations = associations
+        self.agents = agents
         self.scans = ScanLog(sessions, runner)
         self.inventories = InventoryStore(sessions)
         self.snapshots = SnapshotStore(snapshots_dir)
-        self.coverage = CoverageService(sessions, accounts, self.scans)
+        self.coverage = CoverageService(sessions, accounts, self.scans, clock)
         self.scanner = AgentlessScanner(
             sessions, self.scans, self.inventories, self.snapshots, findings, advisories, clock,
             region=region, limits=limits,

@@ -72,7 +72,9 @@ def purge(services: FleetServices) -> dict[str, int]:
         )
         usage.forget(session, now)
     inventories = services.inventories.drop_unused(now - UNUSED_INVENTORY_GRACE)
+    nonces = services.agents.forget_nonces(now) if services.agents is not None else 0
     return {
+        "nonces": nonces,
         "findings": findings,
         "instances": getattr(gone, "rowcount", 0),
         "scans": getattr(scans, "rowcount", 0),
@@ -85,6 +87,14 @@ def sweep(services: FleetServices) -> dict[str, list[str]]:
     interrupted = services.scans.interrupt_others(services.clock())
     swept = services.snapshots.sweep(services.scanner.running())
     return {"snapshots": swept, "interrupted": interrupted}
+
+
+def reconcile_associations(services: FleetServices) -> dict[str, list[str]]:
+    """Inspector's associations of every account with EC2 scanning enabled, re-created where deleted (and
+    removed where it is disabled)."""
+    if services.associations is None:
+        return {}
+    return services.associations.reconcile(services.accounts.enabled_accounts())
 
 
 def update_feeds(services: FleetServices) -> dict[str, Any]:
@@ -109,6 +119,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "reevaluate": reevaluate_changes,
     "purge": purge,
     "sweep": sweep,
+    "reconcile_associations": reconcile_associations,
     "update_feeds": update_feeds,
     "write_report": write_report,
 }

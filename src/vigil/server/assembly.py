@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 
 from vigil.advisories.feeds import load_feeds
+from vigil.api.agent_routes import agent_api, excluded_check
 from vigil.api.app import Background
 from vigil.api.context import Handler
 from vigil.api.inspector_ops import accounts as accounts_ops
@@ -18,9 +20,13 @@ from vigil.api.inspector_ops import filters as filters_ops
 from vigil.api.inspector_ops import findings as findings_ops
 from vigil.api.inspector_ops import reports as reports_ops
 from vigil.api.vigil_routes import database as database_routes
+from vigil.api.vigil_routes.activations import activations_router
+from vigil.api.vigil_routes.associations import associations_router
 from vigil.api.vigil_routes.instances import instances_router
 from vigil.api.vigil_routes.providers import providers_router
 from vigil.api.vigil_routes.scans import scans_router
+from vigil.fleet.agents import AgentState, agent_states
+from vigil.scanning.agent_intake import InventoryIntake
 from vigil.scanning.operations import FleetOperations
 from vigil.scanning.usage import UsageReports
 from vigil.server.runtime import Runtime
@@ -33,15 +39,24 @@ class Parts:
     operations: tuple[Mapping[str, Handler], ...] = ()
     routers: tuple[APIRouter, ...] = ()
     background: tuple[Background, ...] = ()
+    agent_app: ASGIApp | None = None
 
 
 def assemble(runtime: Runtime) -> Parts:
     settings = runtime.settings
     feeds_file = settings.path(settings.feeds_file) if settings.feeds_file else None
     fleet = FleetOperations(runtime.fleet, runtime.executor)
+
+    def reconcile_associations() -> object:
+        return runtime.associations.reconcile(runtime.accounts.enabled_accounts())
+
+    def states(accounts: frozenset[str]) -> dict[tuple[str, str], AgentState]:
+        with runtime.sessions() as session:
+            return dict(agent_states(session, accounts))
+
     return Parts(
         operations=(
-            accounts_ops.operations(runtime.accounts, runtime.organizations),
+            accounts_ops.operations(runtime.accounts, runtime.organizations, reconcile_associations),
             coverage_ops.operations(runtime.fleet.coverage, UsageReports(runtime.sessions, runtime.clock)),
             findings_ops.operations(runtime.finding_queries),
             filters_ops.operations(runtime.filters),
@@ -56,6 +71,16 @@ def assemble(runtime: Runtime) -> Parts:
             providers_router(fleet, settings.path(FLEETS_DIR)),
             instances_router(fleet),
             scans_router(fleet),
+            associations_router(runtime.associations),
+            activations_router(runtime.activations, runtime.agents, runtime.clock, states),
         ),
         background=(runtime.scheduler,),
+        agent_app=agent_api(
+            runtime.agents,
+            InventoryIntake(runtime.fleet),
+            runtime.associations,
+            runtime.accounts,
+            runtime.clock,
+            excluded_check(runtime.sessions),
+        ),
     )

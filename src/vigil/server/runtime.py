@@ -28,6 +28,9 @@ from vigil.findings.service import (
     ReportsService,
 )
 from vigil.fleet.accounts import AccountsService, filter_owners
+from vigil.fleet.activations import ActivationsService
+from vigil.fleet.agents import AgentRegistry
+from vigil.fleet.associations import AssociationsService
 from vigil.fleet.organizations import OrganizationsService
 from vigil.scanning.executor import Executor, ThreadExecutor
 from vigil.scanning.inventories import InventoryStore
@@ -55,6 +58,9 @@ class Runtime:
     fleet: FleetServices
     executor: Executor
     scheduler: Scheduler
+    activations: ActivationsService
+    agents: AgentRegistry
+    associations: AssociationsService
 
     def is_management_account(self, account_id: str) -> bool:
         return account_id == self.accounts.management_account_id()
@@ -83,6 +89,8 @@ def open_runtime(settings: Settings, *, clock: Clock = system_clock, workers: in
         accounts = AccountsService(sessions, sealer, clock)
         tokens = PageTokens(_token_key(settings.path(TOKENS_KEY)))
         findings = FindingsService(sessions, filter_owners=filter_owners)
+        associations = AssociationsService(sessions, clock)
+        agents = AgentRegistry(sessions, sealer, clock)
         executor_box: list[Executor] = []  # the executor runs the reports service's tasks: made after it
 
         def submit_report(report_id: str) -> None:
@@ -102,6 +110,8 @@ def open_runtime(settings: Settings, *, clock: Clock = system_clock, workers: in
             schedule=Schedule.of(settings.schedule),
             update_feeds=_feed_update(settings),
             reports=reports,
+            associations=associations,
+            agents=agents,
         )
         executor = ThreadExecutor(fleet, workers=workers)
         executor_box.append(executor)
@@ -121,6 +131,9 @@ def open_runtime(settings: Settings, *, clock: Clock = system_clock, workers: in
             fleet=fleet,
             executor=executor,
             scheduler=Scheduler(fleet, executor),
+            activations=ActivationsService(sessions, clock),
+            agents=agents,
+            associations=associations,
         )
 
 

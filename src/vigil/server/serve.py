@@ -78,6 +78,7 @@ def serve(
             operations=parts.operations,
             routers=parts.routers,
             background=parts.background,
+            agent_app=parts.agent_app,
             clock=clock,
             on_ready=lambda: announce(endpoint),
         )

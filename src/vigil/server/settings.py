@@ -33,6 +33,7 @@ DEFAULT_SCHEDULE = {
     "purge": "1h",  # findings the lifecycle says are gone for good
     "reevaluate": "30s",  # look for a new advisory database version
     "sweep": "1h",  # delete snapshots whose scan is not running
+    "reconcile": "30m",  # re-create Inspector's associations where deleted
 }
 _DURATION = re.compile(r"(\d+)(s|m|h|d)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from vigil.advisories.store import AdvisoryDB
 from vigil.clock import Clock, system_clock
 from vigil.fleet.accounts import AccountsService, NewAccount
+from vigil.fleet.activations import NewActivation
 from vigil.fleet.discovery import DiscoveryReport
 from vigil.server import tls
 from vigil.server.keyfile import KeyFile
@@ -110,6 +112,30 @@ def attach_local_fleet(directory: Path, account_id: str, fleet_file: Path) -> Di
                 raise SetupError(f"no account {account_id} on this server")
         operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
         return operations.attach_local(account_id, str(fleet_file.resolve()))
+
+
+def create_activation(
+    directory: Path,
+    account_id: str,
+    *,
+    registration_limit: int,
+    expires_in: dt.timedelta,
+    tags: dict[str, str],
+    default_instance_name: str | None = None,
+) -> NewActivation:
+    """An activation of the account, for agents to register with (`ActivationError` on a bad value)."""
+    settings = load_settings(directory)
+    with open_runtime(settings) as runtime:
+        with runtime.sessions() as session:
+            if store.account(session, account_id) is None:
+                raise SetupError(f"no account {account_id} on this server")
+        return runtime.activations.create(
+            account_id,
+            registration_limit=registration_limit,
+            expiration_date=runtime.clock() + expires_in,
+            default_instance_name=default_instance_name,
+            tags=tags,
+        )
 
 
 def _keys(settings: Settings, account: NewAccount) -> AccountKeys:

@@ -39,17 +39,24 @@ DEFAULT_MEMBERS_PAGE = 50
 DEFAULT_ADMINS_PAGE = 5
 
 
-def operations(accounts: AccountsService, organizations: OrganizationsService) -> dict[str, Handler]:
-    """The handlers of this resource group, by operation name."""
+def operations(
+    accounts: AccountsService,
+    organizations: OrganizationsService,
+    on_enablement: Callable[[], object] = lambda: None,
+) -> dict[str, Handler]:
+    """The handlers of this resource group, by operation name. `on_enablement` runs after an Enable or a
+    Disable (Inspector's associations are created and deleted with EC2 scanning)."""
 
     def enable(caller: Caller, request: Request) -> Response:
         outcome = accounts.enable(caller.account_id, request.get("accountIds", []), request["resourceTypes"])
+        on_enablement()
         return _batch(outcome, _account)
 
     def disable(caller: Caller, request: Request) -> Response:
         outcome = accounts.disable(
             caller.account_id, request.get("accountIds", []), request.get("resourceTypes", [])
         )
+        on_enablement()
         return _batch(outcome, _account)
 
     def batch_get_account_status(caller: Caller, request: Request) -> Response:

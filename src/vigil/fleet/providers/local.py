@@ -8,6 +8,7 @@ instances:
     platform: LINUX                 # LINUX | WINDOWS | MACOS (default LINUX)
     imageId: ami-0123456789abcdef0  # optional, like instanceType, launchedAt, keyName, vpcId, subnetId
     tags: {Name: web-01}
+    machineId: 0f3b5c0e2a6d4e8f9a1b2c3d4e5f6a7b   # optional: the agent registering from it is bound to it
     volumes:                        # attachment order
       - {volumeId: vol-01, device: /dev/xvda, file: images/web-01.qcow2, sizeGiB: 8, encrypted: false}
 kmsKeys:
@@ -43,6 +44,13 @@ GIB = 1 << 30
 _PROBLEMS_SHOWN = 20
 
 InstanceId = Annotated[str, StringConstraints(pattern=r"^i-([a-z0-9]{8}|[a-z0-9]{17})$")]
+# /etc/machine-id (32 hex digits) or a DMI product UUID: what a registering agent says of its machine
+MachineId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    ),
+]
 VolumeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 Device = Annotated[str, StringConstraints(pattern=r"^/dev/[A-Za-z0-9._/-]{1,64}$")]
 AmiId = Annotated[str, StringConstraints(pattern=r"^ami-([a-z0-9]{8}|[a-z0-9]{17})$")]
@@ -67,6 +75,7 @@ class VolumeSpec(_Spec):
 
 class InstanceSpec(_Spec):
     instance_id: InstanceId
+    machine_id: MachineId | None = None  # binds the agent that registers from this machine
     state: Literal["pending", "running", "stopped", "terminated"]
     platform: Literal["LINUX", "WINDOWS", "MACOS"] = "LINUX"
     image_id: AmiId | None = None
@@ -189,6 +198,7 @@ def _duplicates(spec: FleetSpec) -> list[str]:
     problems = []
     for what, ids in (
         ("instanceId", [i.instance_id for i in spec.instances]),
+        ("machineId", [i.machine_id for i in spec.instances if i.machine_id is not None]),
         ("volumeId", [v.volume_id for i in spec.instances for v in i.volumes]),
         ("keyId", [k.key_id for k in spec.kms_keys]),
     ):
@@ -256,4 +266,5 @@ def _instance(spec: InstanceSpec, account_id: str, volumes: tuple[Volume, ...]) 
         tags=_tags(spec.tags),
         volumes=volumes,
         provider=LocalProvider.kind,
+        machine_id=spec.machine_id,
     )
