@@ -53,7 +53,8 @@ def agent_api(
     async def signed(request: Request) -> tuple[AgentIdentity, dict[str, Any]]:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        path = protocol.PREFIX + request.scope["path"]
+        raw = request.scope.get("raw_path")  # the path as the agent sent and signed it
+        path = raw.decode("latin-1") if raw else request.url.path
         identity = await run_in_threadpool(registry.authenticate, request.method, path, headers, body)
         return identity, _json(body)
 

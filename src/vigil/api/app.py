@@ -93,7 +93,8 @@ def vigil_api(routers: Sequence[APIRouter]) -> FastAPI:
         title="Vigil API",
         version=__version__,
         description=(
-            "What Inspector has no call for: providers, instances, scans, feeds and the advisory database. "
+            "What Inspector has no call for: providers, instances, scans, activations, agents, associations, "
+            "feeds and the advisory database. "
             "Every request is SigV4-signed with an account's keys, service name `vigil`, the server's "
             "region. Errors are JSON in Inspector's shape, their code in `x-amzn-ErrorType`."
         ),
