@@ -172,9 +172,13 @@ def test_deep_inspection_deactivated_stops_the_plugin_and_disabling_removes_the_
     member = server.new_account("member")
     member_client = server.client(member)
     member_client.enable(resourceTypes=["EC2"])
-    names = lambda: {
-        a["name"] for a in server.request("GET", "/vigil/v1/associations", keys=member).json()["associations"]
-    }  # noqa: E731
+
+    def names():
+        return {
+            a["name"]
+            for a in server.request("GET", "/vigil/v1/associations", keys=member).json()["associations"]
+        }
+
     assert len(names()) == 6
     member_client.disable(resourceTypes=["EC2"])
     assert names() == set()

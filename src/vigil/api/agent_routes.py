@@ -15,7 +15,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vigil.agent import protocol
 from vigil.clock import Clock
 from vigil.fleet.agents import AgentIdentity, AgentRefused, AgentRegistry
 from vigil.fleet.instances import get_instance
