@@ -80,6 +80,8 @@ class AgentIdentity:
     agent_id: str
     account_id: str
     instance_id: str
+    rotate: bool = False  # the agent is asked to rotate its secret
+    version: str | None = None  # the agent version it last said it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +112,17 @@ class AgentState:
         }
 
 
-def agent_states(session: Session, account_ids: Collection[str]) -> dict[tuple[str, str], AgentState]:
-    """Per (account, instance), its agent's state."""
-    rows = session.execute(
-        select(
-            AgentRow.account_id, AgentRow.instance_id, AgentRow.agent_id, AgentRow.registered_at,
-            AgentRow.last_seen_at, AgentRow.inventory_at, AgentRow.full_at, AgentRow.full_limits,
-        ).where(AgentRow.account_id.in_(sorted(account_ids)))
-    )  # fmt: skip
+def agent_states(
+    session: Session, account_ids: Collection[str], instance_ids: Collection[str] | None = None
+) -> dict[tuple[str, str], AgentState]:
+    """Per (account, instance), its agent's state (of these instances only, when given)."""
+    query = select(
+        AgentRow.account_id, AgentRow.instance_id, AgentRow.agent_id, AgentRow.registered_at,
+        AgentRow.last_seen_at, AgentRow.inventory_at, AgentRow.full_at, AgentRow.full_limits,
+    ).where(AgentRow.account_id.in_(sorted(account_ids)))  # fmt: skip
+    if instance_ids is not None:
+        query = query.where(AgentRow.instance_id.in_(sorted(instance_ids)))
+    rows = session.execute(query)
     return {
         (r.account_id, r.instance_id): AgentState(
             r.agent_id, r.registered_at, r.last_seen_at, r.inventory_at, r.full_at, tuple(r.full_limits)
@@ -195,7 +200,8 @@ class AgentRegistry:
     # signed requests
 
     def authenticate(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> AgentIdentity:
-        """The agent that signed this request (`AgentRefused` otherwise); its nonce is spent."""
+        """The agent that signed this request (`AgentRefused` otherwise); its nonce is spent and the agent
+        noted alive, in one transaction (a signed request is the only proof of life there is)."""
         now = self.clock()
         agent_id = headers.get(protocol.AGENT_HEADER, "")
         date = headers.get(protocol.DATE_HEADER, "")
@@ -249,7 +255,10 @@ class AgentRegistry:
                 raise self._refusal(
                     401, "ReplayedRequest", "this request's nonce was used before", agent_id
                 ) from None
-            return AgentIdentity(row.agent_id, row.account_id, row.instance_id)
+            row.last_seen_at = now
+            return AgentIdentity(
+                row.agent_id, row.account_id, row.instance_id, row.rotate_requested, row.agent_version
+            )
 
     def _refusal(self, status: int, code: str, message: str, agent_id: str) -> AgentRefused:
         self._refused(code, f"agent {agent_id[:48]!r}: {message}")
@@ -264,14 +273,16 @@ class AgentRegistry:
     # what agents do once authenticated
 
     def heartbeat(self, identity: AgentIdentity, agent_version: str | None) -> bool:
-        """Note the agent alive; returns whether it must rotate its secret."""
+        """The agent's heartbeat (its request noted it alive): its version kept when it changed; returns
+        whether it must rotate its secret."""
+        version = agent_version[:32] if agent_version else None
+        if version is None or version == identity.version:
+            return identity.rotate
         with transaction(self.sessions) as session:
             row = session.get(AgentRow, identity.agent_id)
             if row is None:
                 raise AgentRefused(401, "UnknownAgent", "the agent was removed")
-            row.last_seen_at = self.clock()
-            if agent_version:
-                row.agent_version = agent_version[:32]
+            row.agent_version = version
             return row.rotate_requested
 
     def rotate(self, identity: AgentIdentity) -> str:

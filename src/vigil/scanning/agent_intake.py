@@ -104,8 +104,8 @@ class InventoryIntake:
                 )
             raise _refused(400, "HashMismatch", "the inventory does not have the claimed content hash")
         other = Inventory.from_json(_expand(other_blob)) if other_blob is not None else None
-        self._keep(identity, kind, inventory, document, now)
-        findings = self._evaluate(identity, kind, inventory, other, now)
+        self._keep(identity, kind, claimed, inventory, document, now)
+        findings = self._evaluate(identity, kind, inventory, other, now, known=claimed)
         return {"accepted": claimed, **findings}
 
     def _document(self, message: Mapping[str, Any], last_hash: str | None, last_blob: bytes | None) -> Any:
@@ -126,7 +126,13 @@ class InventoryIntake:
         return {**document, "packages": packages}
 
     def _keep(
-        self, identity: AgentIdentity, kind: str, inventory: Inventory, document: Any, now: dt.datetime
+        self,
+        identity: AgentIdentity,
+        kind: str,
+        content_hash: str,
+        inventory: Inventory,
+        document: Any,
+        now: dt.datetime,
     ) -> None:
         """The agent's latest inventory of this kind: the base of its next diff, and its delivery time."""
         with transaction(self.services.sessions) as session:
@@ -135,9 +141,9 @@ class InventoryIntake:
                 raise _refused(401, "UnknownAgent", "the agent was removed")
             blob = _compress(document)
             if kind == protocol.OS_KIND:
-                agent.os_hash, agent.os_document, agent.os_at = inventory.content_hash, blob, now
+                agent.os_hash, agent.os_document, agent.os_at = content_hash, blob, now
             else:
-                agent.full_hash, agent.full_document, agent.full_at = inventory.content_hash, blob, now
+                agent.full_hash, agent.full_document, agent.full_at = content_hash, blob, now
                 agent.full_limits = sorted({hit.limit for hit in inventory.limits_hit})
             agent.inventory_at = agent.last_seen_at = now
 
@@ -179,7 +185,10 @@ class InventoryIntake:
         inventory: Inventory,
         other: Inventory | None,
         now: dt.datetime,
+        *,
+        known: str | None = None,
     ) -> dict[str, Any]:
+        """The instance's inventory made, stored, evaluated and recorded (`known`: `inventory`'s hash)."""
         services = self.services
         account_id, instance_id = identity.account_id, identity.instance_id
         with services.sessions() as session:
@@ -196,7 +205,9 @@ class InventoryIntake:
             whole = instance_inventory(inventory, other, kind, deep=deep)
         else:
             whole = instance_inventory(None, inventory, kind, deep=deep)
-        content_hash = services.inventories.put(whole, now)
+        content_hash = services.inventories.put(
+            whole, now, content_hash=known if whole is inventory else None
+        )
         evaluation = evaluate(
             whole, services.advisories, now=now, account_id=account_id, resource_id=instance_id,
             region=services.region,

@@ -79,7 +79,7 @@ class CoverageService:
         now = self.clock()
         with self.sessions() as session:
             running = self.scans.running(session)
-            agents = agent_states(session, enabled)
+            agents = agent_states(session, enabled, instance_ids)
             records = instances_of(
                 session, enabled, instance_ids=instance_ids, descriptions=self.descriptions
             )

@@ -42,9 +42,10 @@ class InventoryStore:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def put(self, inventory: Inventory, now: dt.datetime) -> str:
-        """Store the inventory unless an identical one is stored; returns its content hash."""
-        content_hash = inventory.content_hash
+    def put(self, inventory: Inventory, now: dt.datetime, *, content_hash: str | None = None) -> str:
+        """Store the inventory unless an identical one is stored; returns its content hash (given when the
+        caller knows it: working it out serialises the whole inventory)."""
+        content_hash = content_hash or inventory.content_hash
         with self.sessions() as session:
             if session.get(InventoryRow, content_hash) is not None:
                 return content_hash
