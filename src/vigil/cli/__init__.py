@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vigil.cli.agent import agent_app
 from vigil.cli.app import app
 from vigil.cli.db import db_app
 from vigil.cli.inventory import inventory
@@ -12,6 +13,7 @@ app.command()(inventory)
 app.command()(scan)
 app.add_typer(db_app, name="db")
 app.add_typer(server_app, name="server")
+app.add_typer(agent_app, name="agent")
 
 
 def main() -> None:
