@@ -71,6 +71,7 @@ def agent_api(
                 hints=hints or {},
                 platform=str(message.get("platform", "LINUX")),
                 agent_version=_text(message.get("agentVersion")),
+                source=request.client.host if request.client else None,
             )
         )
         return JSONResponse(registration.to_json(), status_code=201)

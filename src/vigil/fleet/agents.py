@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import ipaddress
 import logging
 import secrets
 import threading
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -94,6 +95,7 @@ class AgentState:
     inventory_at: dt.datetime | None  # its last inventory delivery (of either kind)
     full_at: dt.datetime | None  # its last deep inspection
     full_limits: tuple[str, ...]  # the limits that deep inspection reached
+    hints: dict[str, Any] = field(default_factory=dict)  # what it said of its machine, where it came from
 
     def fresh(self, now: dt.datetime) -> bool:
         return self.inventory_at is not None and now - self.inventory_at < STALE_AFTER
@@ -109,6 +111,7 @@ class AgentState:
             "lastInventoryAt": iso(self.inventory_at),
             "lastDeepInspectionAt": iso(self.full_at),
             "deepInspectionLimits": list(self.full_limits),
+            "machine": dict(self.hints),
         }
 
 
@@ -118,14 +121,20 @@ def agent_states(
     """Per (account, instance), its agent's state (of these instances only, when given)."""
     query = select(
         AgentRow.account_id, AgentRow.instance_id, AgentRow.agent_id, AgentRow.registered_at,
-        AgentRow.last_seen_at, AgentRow.inventory_at, AgentRow.full_at, AgentRow.full_limits,
+        AgentRow.last_seen_at, AgentRow.inventory_at, AgentRow.full_at, AgentRow.full_limits, AgentRow.hints,
     ).where(AgentRow.account_id.in_(sorted(account_ids)))  # fmt: skip
     if instance_ids is not None:
         query = query.where(AgentRow.instance_id.in_(sorted(instance_ids)))
     rows = session.execute(query)
     return {
         (r.account_id, r.instance_id): AgentState(
-            r.agent_id, r.registered_at, r.last_seen_at, r.inventory_at, r.full_at, tuple(r.full_limits)
+            r.agent_id,
+            r.registered_at,
+            r.last_seen_at,
+            r.inventory_at,
+            r.full_at,
+            tuple(r.full_limits),
+            dict(r.hints),
         )
         for r in rows
     }
@@ -149,10 +158,15 @@ class AgentRegistry:
         hints: Mapping[str, Any],
         platform: str = "LINUX",
         agent_version: str | None = None,
+        source: str | None = None,
     ) -> Registration:
-        """Register an agent with an activation (`AgentRefused` when the activation does not allow it)."""
+        """Register an agent with an activation (`AgentRefused` when the activation does not allow it);
+        `source` is the address the registration came from (kept with the hints, and the managed
+        instance's address when the agent named none)."""
         now = self.clock()
         clean = _clean_hints(hints)
+        if source and len(source) <= 45:
+            clean["sourceAddress"] = source
         try:
             kind = Platform(platform)
         except ValueError:
@@ -347,6 +361,15 @@ def _clean_hints(hints: Mapping[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _routable(address: str | None) -> tuple[str, ...]:
+    """The address as an instance's own, unless it is none, loopback or not IPv4."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return ()
+    return (str(parsed),) if parsed.version == 4 and not parsed.is_loopback else ()
+
+
 def _bound_instance(session: Session, account_id: str, hints: Mapping[str, Any]) -> str | None:
     """The id of the account's instance (of a provider, not terminated) these hints name, if one does."""
     wanted_id = hints.get("instanceId")
@@ -396,7 +419,7 @@ def _new_managed_instance(
         instance_id=instance_id,
         state=InstanceState.RUNNING,
         platform=platform,
-        ip_v4_addresses=tuple(hints.get("addresses", ())),
+        ip_v4_addresses=tuple(hints.get("addresses") or _routable(hints.get("sourceAddress"))),
         tags=tags,
         provider=AGENT_PROVIDER,
         machine_id=machine,
