@@ -29,16 +29,17 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 # one OS inventory the way the agent takes it, in a fresh process: imports, collection, memory
 _OS_INVENTORY = """
-import json, resource, sys, time
+import json, sys, time
 started = time.process_time()
 from vigil.agent.collect import InventoryCollector
 imported = time.process_time()
 inventory = InventoryCollector(sys.argv[1]).collect("os")
 done = time.process_time()
-rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+status = {l.split(":")[0]: int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("Vm")}
+# VmHWM, not ru_maxrss: the latter keeps the peak of the forked parent's copy from before exec
 print(json.dumps({"packages": len(inventory.document["packages"]), "import_cpu_s": imported - started,
-                  "collect_cpu_s": done - imported, "total_cpu_s": done - started, "rss_mb": rss / 1024,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "collect_cpu_s": done - imported, "total_cpu_s": done - started,
+                  "rss_mb": status["VmRSS"] / 1024, "peak_rss_mb": status["VmHWM"] / 1024}))
 """
 
 
