@@ -136,8 +136,9 @@ def main() -> None:
     _vigil("scan", str(disk), "--db", str(database))
     from vigil.server.demo import run_demo
 
-    print("\n== the fleet service: the demo fleet scanned agentlessly by `vigil server run` ==", flush=True)
-    run_demo(SERVER, disk, database)
+    print("\n== the fleet service: the demo fleet scanned agentless and agent-based by `vigil server run` ==",
+          flush=True)  # fmt: skip
+    run_demo(SERVER, disk, database, ROOTFS)
 
 
 def serve(listen: str) -> None:

@@ -1,5 +1,7 @@
 """The fleet service part of `make run`: a server in `var/demo/server` (SQLite), the demo fleet attached,
-scanned agentlessly by the server's own scheduler, and its coverage and findings read back through the
+scanned agentlessly by the server's own scheduler and agent-based by a real `vigil agent run` process (on a
+copy of the demo's root tree, `demo-app-01`, bound to its fleet entry by its machine id), a package
+"installed" there and its findings listed seconds later, and coverage and findings read back through the
 Inspector2 API with botocore, as a user's script would. `make serve` keeps that server running.
 
 The demo is offline: the server's advisory database is the demo's (real records kept in the repository) and
@@ -24,7 +26,9 @@ from vigil.server.settings import Listen, load_settings, parse_duration, save_se
 from vigil.server.setup import AccountKeys, attach_local_fleet, init_server
 
 WEB, EXCLUDED, STOPPED = "i-0de0000000000web1", "i-0de0000000000web2", "i-0de00000000000db1"
+APP, APP_MACHINE = "i-0de0000000000app1", "0de000000000000000000000000a5501"
 SCAN_WAIT = 120.0
+INSTALLED = ("libreswan", "4.3-1+deb11u2", "CVE-2023-23009")  # DSA-5368: fixed in 4.3-1+deb11u3
 
 
 def prepare(directory: Path, disk: Path, advisories: Path) -> AccountKeys:
@@ -54,6 +58,8 @@ def prepare(directory: Path, disk: Path, advisories: Path) -> AccountKeys:
                      "volumes": [{"volumeId": "vol-0de000000000web2", **volume}]},
                     {"instanceId": STOPPED, "state": "stopped", "tags": {"Name": "demo-db-01"},
                      "volumes": [{"volumeId": "vol-0de0000000000db1", **volume}]},
+                    {"instanceId": APP, "state": "running", "machineId": APP_MACHINE,
+                     "tags": {"Name": "demo-app-01", "team": "shop"}},
                 ]
             },
             indent=2,
@@ -61,6 +67,61 @@ def prepare(directory: Path, disk: Path, advisories: Path) -> AccountKeys:
     )  # fmt: skip
     attach_local_fleet(directory, keys.account_id, fleet)
     return keys
+
+
+class DemoAgent:
+    """`vigil agent register` and `vigil agent run` on a copy of the demo's root tree (its machine id the
+    fleet file's `demo-app-01`), as an administrator installs the agent on a VM."""
+
+    def __init__(self, directory: Path, rootfs: Path) -> None:
+        self.root = directory / "agent-root"
+        self.state = directory / "agent-state"
+        self.log = directory / "agent.log"
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.state, ignore_errors=True)
+        shutil.copytree(rootfs, self.root, symlinks=True)
+        (self.root / "etc" / "machine-id").write_text(APP_MACHINE + "\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, directory: Path, endpoint: str, keys: AccountKeys) -> str:
+        from vigil.server.setup import create_activation
+
+        activation = create_activation(
+            directory, keys.account_id, registration_limit=1, expires_in=parse_duration("1h"), tags={}
+        )
+        registered = subprocess.run(
+            [sys.executable, "-m", "vigil", "agent", "register", "--server", endpoint,
+             "--activation-id", activation.activation_id, "--activation-code", activation.activation_code,
+             "--ca-cert", str(keys.ca_cert), "--state", str(self.state), "--root", str(self.root)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if registered.returncode != 0:
+            raise SystemExit(f"the demo agent could not register: {registered.stderr.strip()}")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vigil", "agent", "run", "--state", str(self.state), "--root",
+                 str(self.root), "--heartbeat", "5"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
+        return str(json.loads(registered.stdout)["instanceId"])
+
+    def install(self, name: str, version: str) -> None:
+        """What dpkg does when a package is installed: the new status written, then renamed over the old."""
+        status = self.root / "var" / "lib" / "dpkg" / "status"
+        new = status.with_name("status-new")
+        new.write_text(
+            status.read_text().rstrip("\n")
+            + f"\n\nPackage: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\n"
+        )
+        os.replace(new, status)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 def start(directory: Path, listen: str = "127.0.0.1:0") -> tuple[subprocess.Popen[bytes], str]:
@@ -93,20 +154,62 @@ def client(keys: AccountKeys, endpoint: str) -> Any:
     )
 
 
-def show(inspector: Any) -> None:
-    """Enable EC2 scanning, wait (bounded) for the scheduler's first scan, print coverage and findings."""
+def _covered(inspector: Any, instance_id: str, done: Any, what: str) -> list[dict[str, Any]]:
+    """ListCoverage once `done(the instance's covered resource)` holds (bounded)."""
+    deadline = time.monotonic() + SCAN_WAIT
+    while True:
+        covered: list[dict[str, Any]] = inspector.list_coverage()["coveredResources"]
+        mine = next((r for r in covered if r["resourceId"] == instance_id), None)
+        if mine and done(mine):
+            return covered
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the demo server did not {what} in time")
+        time.sleep(0.25)
+
+
+def _agent_based(resource: dict[str, Any]) -> bool:
+    reason = resource["scanStatus"]["reason"]
+    return bool(
+        resource["scanMode"] == "EC2_SSM_AGENT_BASED"
+        and reason in ("SUCCESSFUL", "DEEP_INSPECTION_NO_INVENTORY")
+    )
+
+
+def _scanned(resource: dict[str, Any]) -> bool:
+    return resource["scanStatus"]["reason"] not in ("PENDING_INITIAL_SCAN", "SCAN_IN_PROGRESS")
+
+
+def _vulnerabilities(inspector: Any, instance_id: str) -> set[str]:
+    pages = inspector.get_paginator("list_findings").paginate(
+        filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": instance_id}]}
+    )
+    return {f["packageVulnerabilityDetails"]["vulnerabilityId"] for page in pages for f in page["findings"]}
+
+
+def show(inspector: Any, agent: Any = None) -> None:
+    """Enable EC2 scanning, wait (bounded) for the scheduler's first scan and the agent's first inventory,
+    install a package under the agent, print coverage and findings. `agent()` starts the agent."""
     enabled = inspector.enable(resourceTypes=["EC2"])["accounts"]
     account, ec2 = enabled[0]["accountId"], enabled[0]["resourceStatus"]["ec2"]
     print(f"Enable(EC2): account {account} {ec2}", flush=True)
-    deadline = time.monotonic() + SCAN_WAIT
-    while True:
-        covered = inspector.list_coverage()["coveredResources"]
-        web = next((r for r in covered if r["resourceId"] == WEB), None)
-        if web and web["scanStatus"]["reason"] not in ("PENDING_INITIAL_SCAN", "SCAN_IN_PROGRESS"):
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit("the demo server did not scan the demo instance in time")
-        time.sleep(0.5)
+    if agent is not None:
+        demo_agent, instance_id = agent()
+        print(f"vigil agent register: demo-app-01's agent bound to {instance_id}; `vigil agent run` started",
+              flush=True)  # fmt: skip
+        _covered(inspector, APP, _agent_based, "receive the agent's first inventory")
+        before = _vulnerabilities(inspector, APP)
+        name, version, cve = INSTALLED
+        started = time.monotonic()
+        demo_agent.install(name, version)
+        deadline = started + SCAN_WAIT
+        while cve not in _vulnerabilities(inspector, APP):
+            if time.monotonic() > deadline:
+                raise SystemExit("the installed package's finding was not listed in time")
+            time.sleep(0.1)
+        print(f"installed {name} {version} on demo-app-01 (dpkg status replaced): {cve} listed "
+              f"{time.monotonic() - started:.1f} s later, {len(before)} findings before, "
+              f"{len(_vulnerabilities(inspector, APP))} now", flush=True)  # fmt: skip
+    covered = _covered(inspector, WEB, _scanned, "scan the demo instance")
     print("ListCoverage:")
     for r in sorted(covered, key=lambda r: r["resourceId"]):
         status = r["scanStatus"]
@@ -146,14 +249,20 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(10)
 
 
-def run_demo(directory: Path, disk: Path, advisories: Path) -> None:
-    """`make run`'s fleet part: prepare, serve, let the scheduler scan, print, stop."""
+def run_demo(directory: Path, disk: Path, advisories: Path, rootfs: Path | None = None) -> None:
+    """`make run`'s fleet part: prepare, serve, let the scheduler scan and the agent report, print, stop."""
     keys = prepare(directory, disk, advisories)
     process, endpoint = start(directory)
+    demo_agent = DemoAgent(directory.parent, rootfs) if rootfs is not None else None
     try:
         print(f"server: {endpoint} (store {directory / 'vigil.db'}), account {keys.account_id}", flush=True)
-        show(client(keys, endpoint))
+        agent = None
+        if demo_agent is not None:
+            agent = lambda: (demo_agent, demo_agent.start(directory, endpoint, keys))  # noqa: E731
+        show(client(keys, endpoint), agent)
     finally:
+        if demo_agent is not None:
+            demo_agent.stop()
         stop(process)
     saved = directory / "keys.json"
     print(f"\nThe server has stopped. `make serve` runs it again (same state); its keys: {saved}")
