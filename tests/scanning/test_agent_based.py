@@ -14,6 +14,8 @@ from tests.scanning.fleetkit import (
     ACCOUNT,
     OTHER,
     VPN_PACKAGES,
+    WEB_PACKAGES,
+    add_curl_fix,
     attach,
     coverage_of,
     debian_tree,
@@ -356,3 +358,23 @@ def test_json_round_trip_of_a_registration(agents):
         "instanceId",
         "secret",
     }
+
+
+def test_a_new_advisory_reevaluates_an_agents_inventory_and_moves_its_last_scan(
+    world, agents, fleet, tmp_path
+):
+    world.accounts.modes[ACCOUNT] = "EC2_SSM_AGENT_BASED"  # no agentless scan of WEB's disk meanwhile
+    world.scheduler.tick()  # notes the advisory database's version
+    _, identity, _ = _register(agents, {"instanceId": WEB})
+    agents.intake.accept(identity, _message(_os_inventory(debian_tree(tmp_path / "root", WEB_PACKAGES))))
+    assert "CVE-2023-23916" not in world.findings.vulnerabilities(WEB)
+    world.clock.advance(minutes=5)
+    add_curl_fix(world.advisories, world.listing)  # DSA-5365: curl 7.74.0-1.3+deb11u5 is affected
+    assert "reevaluate" in world.scheduler.tick()
+    assert "CVE-2023-23916" in world.findings.vulnerabilities(WEB)
+    (covered,) = world.services.coverage.covered([ACCOUNT], instance_ids=[WEB])
+    assert (covered.reason, covered.scan_mode, covered.last_scanned_at) == (
+        "SUCCESSFUL",
+        "EC2_SSM_AGENT_BASED",
+        world.clock(),
+    )
