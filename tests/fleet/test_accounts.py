@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
+from tests.fleet.clock import START
 
 from vigil.fleet.accounts import (
     AccountsService,
@@ -24,21 +25,6 @@ from vigil.fleet.ports import AccountsDirectory
 from vigil.server.keyfile import KeyFile, KeyFileError
 from vigil.store import accounts as store
 from vigil.store.engine import session_factory, transaction
-
-START = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from tests.fleet.clock import START
 
 from vigil.agent.protocol import (
     INVENTORY_ASSOCIATION,
@@ -28,7 +29,6 @@ from vigil.fleet.associations import (
 )
 from vigil.store.engine import session_factory
 
-START = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
 ACCOUNT, OTHER = "111111111111", "222222222222"
 SIX = [
     INVENTORY_ASSOCIATION,
@@ -39,19 +39,6 @@ SIX = [
     WINDOWS_PLUGIN,
 ]
 LINUX = [{"Key": "PlatformTypes", "Values": ["Linux"]}]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
-import time
 from typing import Any
 
 import httpx
 import pytest
 from tests.support.cli import vigil
-from tests.support.server import LiveServer, init_server
+from tests.support.server import LiveServer, init_server, until
 
 from vigil.agent import protocol
 
@@ -64,13 +63,7 @@ def _signed(server: LiveServer, agent: dict[str, Any], path: str, message: dict[
 
 
 def _until(condition, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
+    return until(condition, what, timeout)
 
 
 def test_an_agent_registers_with_an_activation_and_heartbeats_its_configuration(server):

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from tests.scanning.fleetkit import debian_tree
 from tests.support.cli import vigil
-from tests.support.server import LiveServer, init_server
+from tests.support.server import LiveServer, init_server, until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "advisories" / "importers" / "fixtures"
 FIXED = (("libreswan", "4.3-1+deb11u3", None), ("base-files", "11.1+deb11u5", None))
@@ -41,13 +41,7 @@ def _free_port(host: str = "127.0.0.1") -> int:
 
 
 def _until(condition, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
+    return until(condition, what, timeout)
 
 
 class Agent:

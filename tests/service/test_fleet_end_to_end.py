@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from tests.support.cli import vigil
-from tests.support.server import LiveServer, init_server
+from tests.support.server import LiveServer, init_server, until
 
 from vigil.demo import build_demo_image
 
@@ -46,14 +45,7 @@ def _fleet_file(folder: Path, image: Path) -> Path:
 
 
 def _until(condition, what: str, timeout: float = WAIT):
-    """Poll the live server (a real process) until `condition()` is truthy; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
+    return until(condition, what, timeout)
 
 
 @pytest.fixture(scope="module")

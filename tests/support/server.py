@@ -220,6 +220,18 @@ class LiveServer:
             return http.request(method, url, content=body if content is None else content, headers=headers)
 
 
+def until(condition: Callable[[], Any], what: str, timeout: float = 60.0, every: float = 0.25) -> Any:
+    """Poll a live server (a real process) until `condition()` is truthy, and return it; fail after
+    `timeout` seconds saying `what` was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One running server for the whole test module."""

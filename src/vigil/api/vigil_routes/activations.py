@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.api.context import Caller, CallerDep
-from vigil.api.errors import AccessDeniedException, ValidationException
-from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals
+from vigil.api.context import CallerDep
+from vigil.api.errors import ValidationException
+from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals, visible_account
 from vigil.clock import Clock
 from vigil.fleet.activations import ActivationError, ActivationsService
 from vigil.fleet.agents import AgentRegistry, AgentState
@@ -49,7 +49,7 @@ def activations_router(
         """A new activation; answers `{"activationId", "activationCode"}` (the code is shown only now)."""
         try:
             return activations.create(
-                _account(caller, body.account_id),
+                visible_account(caller, body.account_id),
                 registration_limit=body.registration_limit,
                 expiration_date=body.expiration_date,
                 default_instance_name=body.default_instance_name,
@@ -61,7 +61,7 @@ def activations_router(
     @router.get("/activations")
     def list_activations(caller: CallerDep, account_id: AccountQuery = None) -> dict[str, Any]:
         """The activations of the accounts the caller may see (or of `accountId`), newest first."""
-        accounts = {_account(caller, account_id)} if account_id else caller.visible
+        accounts = {visible_account(caller, account_id)} if account_id else caller.visible
         now = clock()
         return {"activations": [a.to_json(now) for a in activations.list(accounts)]}
 
@@ -75,7 +75,7 @@ def activations_router(
     @router.get("/agents")
     def list_agents(caller: CallerDep, account_id: AccountQuery = None) -> dict[str, Any]:
         """The registered agents of the accounts the caller may see: their instance and last deliveries."""
-        accounts = frozenset({_account(caller, account_id)}) if account_id else caller.visible
+        accounts = frozenset({visible_account(caller, account_id)}) if account_id else caller.visible
         states = agent_states(accounts)
         return {
             "agents": [
@@ -92,10 +92,3 @@ def activations_router(
         return {"instanceId": instance_id, "agentId": state.agent_id, "rotation": "requested"}
 
     return router
-
-
-def _account(caller: Caller, account_id: str | None) -> str:
-    account = account_id or caller.account_id
-    if not caller.may_see(account):
-        raise AccessDeniedException(f"account {account} is neither the caller nor one of its members")
-    return account

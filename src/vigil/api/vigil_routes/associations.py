@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.api.context import Caller, CallerDep
-from vigil.api.errors import AccessDeniedException, ValidationException
-from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals
+from vigil.api.context import CallerDep
+from vigil.api.errors import ValidationException
+from vigil.api.vigil_routes.fleet_common import ACCOUNT_ID, refusals, visible_account
 from vigil.fleet.associations import AssociationsService, InvalidAssociation
 
 AccountQuery = Annotated[str | None, Query(alias="accountId", pattern=ACCOUNT_ID)]
@@ -38,7 +38,7 @@ def associations_router(associations: AssociationsService) -> APIRouter:
     @router.get("/associations")
     def list_associations(caller: CallerDep, account_id: AccountQuery = None) -> dict[str, Any]:
         """The associations of the accounts the caller may see (or of `accountId`), by account and name."""
-        accounts = {_account(caller, account_id)} if account_id else caller.visible
+        accounts = {visible_account(caller, account_id)} if account_id else caller.visible
         return {"associations": [a.to_json() for a in associations.associations(accounts)]}
 
     @router.put("/associations/{name}")
@@ -47,7 +47,7 @@ def associations_router(associations: AssociationsService) -> APIRouter:
         the account's own; Inspector's deleted ones come back by themselves."""
         with _refusals():
             return associations.put(
-                _account(caller, body.account_id),
+                visible_account(caller, body.account_id),
                 name,
                 schedule_expression=body.schedule_expression,
                 parameters=body.parameters,
@@ -60,17 +60,10 @@ def associations_router(associations: AssociationsService) -> APIRouter:
         """Delete an association: the account's own for good; Inspector's is re-created while EC2 scanning
         is enabled."""
         with _refusals():
-            associations.delete(_account(caller, account_id), name)
+            associations.delete(visible_account(caller, account_id), name)
         return {}
 
     return router
-
-
-def _account(caller: Caller, account_id: str | None) -> str:
-    account = account_id or caller.account_id
-    if not caller.may_see(account):
-        raise AccessDeniedException(f"account {account} is neither the caller nor one of its members")
-    return account
 
 
 @contextmanager

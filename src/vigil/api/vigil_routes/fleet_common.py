@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vigil.api.context import Caller
 from vigil.api.errors import (
+    AccessDeniedException,
     ConflictException,
     FieldProblem,
     ResourceNotFoundException,
@@ -37,6 +39,14 @@ def refusals(field: str = "path") -> Iterator[None]:
         raise ConflictException(
             str(exc), resource_id=exc.instance_id, resource_type="AWS_EC2_INSTANCE"
         ) from None
+
+
+def visible_account(caller: Caller, account_id: str | None) -> str:
+    """The account a request names (`accountId`, else the caller's own), if the caller may see it."""
+    account = account_id or caller.account_id
+    if not caller.may_see(account):
+        raise AccessDeniedException(f"account {account} is neither the caller nor one of its members")
+    return account
 
 
 def _invalid(field: str, message: str) -> ValidationException:
