@@ -29,9 +29,11 @@ from vigil.fleet.activations import ActivationError, ActivationsService
 from vigil.fleet.agents import AgentIdentity, AgentRefused, AgentRegistry
 from vigil.inventory.collect import Limits
 from vigil.inventory.targets import take_inventory
+from vigil.scanning import tasks
 from vigil.scanning.agent_intake import InventoryIntake
 from vigil.server.keyfile import KeyFile
 from vigil.store.agents import AgentRow
+from vigil.store.fleet import UsagePeriodRow
 
 WEB = "i-0a1b2c3d4e5f60001"
 MACHINE = "0f3b5c0e2a6d4e8f9a1b2c3d4e5f6a7b"
@@ -320,9 +322,18 @@ def test_agent_based_mode_names_what_is_missing(world, agents, fleet, tmp_path):
     assert coverage_of(world, WEB) == ("INACTIVE", "NO_INVENTORY")
     agents.intake.accept(identity, _message(_os_inventory(debian_tree(tmp_path / "root", VPN_PACKAGES))))
     assert coverage_of(world, WEB) == ("ACTIVE", "SUCCESSFUL")
+    assert _metered(world)[-1] == ("EC2_INSTANCE_HOURS", False)  # agent-based hours, running
     world.clock.advance(days=7)
     assert coverage_of(world, WEB) == ("INACTIVE", "STALE_INVENTORY")
     assert not [t for t in world.scheduler.tick() if t.startswith("scan_instance")]  # never agentless
+    tasks.reconcile_associations(world.services)  # the periodic reconcile: time alone made it stale
+    assert _metered(world)[-1] == ("EC2_INSTANCE_HOURS", True)  # no longer metered
+
+
+def _metered(world) -> list[tuple[str, bool]]:
+    with world.services.sessions() as session:
+        rows = session.query(UsagePeriodRow).filter_by(instance_id=WEB).order_by(UsagePeriodRow.id)
+        return [(row.usage_type, row.ended_at is not None) for row in rows]
 
 
 def test_hybrid_mode_falls_back_to_agentless_scans_when_the_agent_goes_silent(world, agents, fleet, tmp_path):

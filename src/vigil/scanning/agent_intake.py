@@ -24,7 +24,7 @@ from typing import Any
 
 from vigil.agent import protocol
 from vigil.findings.evaluate import evaluate
-from vigil.fleet.agents import AgentIdentity, AgentRefused
+from vigil.fleet.agents import STALE_AFTER, AgentIdentity, AgentRefused
 from vigil.fleet.instances import get_instance
 from vigil.fleet.model import InstanceState
 from vigil.inventory.document import InvalidInventory
@@ -86,6 +86,9 @@ class InventoryIntake:
                 else (agent.full_hash, agent.full_document)
             )
             other_blob = agent.full_document if kind == protocol.OS_KIND else agent.os_document
+            # the instance is covered agent-based already: its coverage and usage stay as they are
+            delivered = agent.inventory_at
+            settled = agent.made_hash is not None and delivered is not None and now - delivered < STALE_AFTER
         if claimed == last_hash and last_blob is not None:  # unchanged, or a message sent again
             return self._unchanged(identity, kind, claimed, now)
         if message.get("unchanged"):
@@ -105,7 +108,7 @@ class InventoryIntake:
             raise _refused(400, "HashMismatch", "the inventory does not have the claimed content hash")
         other = Inventory.from_json(_expand(other_blob)) if other_blob is not None else None
         self._keep(identity, kind, claimed, inventory, document, now)
-        findings = self._evaluate(identity, kind, inventory, other, now, known=claimed)
+        findings = self._evaluate(identity, kind, inventory, other, now, known=claimed, settled=settled)
         return {"accepted": claimed, **findings}
 
     def _document(self, message: Mapping[str, Any], last_hash: str | None, last_blob: bytes | None) -> Any:
@@ -187,8 +190,10 @@ class InventoryIntake:
         now: dt.datetime,
         *,
         known: str | None = None,
+        settled: bool = False,
     ) -> dict[str, Any]:
-        """The instance's inventory made, stored, evaluated and recorded (`known`: `inventory`'s hash)."""
+        """The instance's inventory made, stored, evaluated and recorded (`known`: `inventory`'s hash); its
+        coverage and usage brought in line unless the agent's inventories already covered it (`settled`)."""
         services = self.services
         account_id, instance_id = identity.account_id, identity.instance_id
         with services.sessions() as session:
@@ -220,14 +225,11 @@ class InventoryIntake:
             agent = session.get(AgentRow, identity.agent_id)
             if agent is not None:
                 agent.made_hash = content_hash
-        reconcile(
-            services.sessions,
-            services.coverage,
-            services.findings,
-            account_id,
-            now,
-            instance_ids=[instance_id],
-        )
+        if not (settled and record.closed_reason is None):
+            reconcile(
+                services.sessions, services.coverage, services.findings, account_id, now,
+                instance_ids=[instance_id],
+            )  # fmt: skip
         return {"inventoryHash": content_hash, "findings": len(evaluation.findings)}
 
 

@@ -91,10 +91,16 @@ def sweep(services: FleetServices) -> dict[str, list[str]]:
 
 def reconcile_associations(services: FleetServices) -> dict[str, list[str]]:
     """Inspector's associations of every account with EC2 scanning enabled, re-created where deleted (and
-    removed where it is disabled)."""
+    removed where it is disabled); and every enabled account's coverage brought in line with its findings
+    and usage, since time alone changes an agent's (7 silent days make its inventory stale) and an account
+    of managed instances only has no discovery to do it."""
+    enabled = services.accounts.enabled_accounts()
+    now = services.clock()
+    for account_id in enabled:
+        reconcile(services.sessions, services.coverage, services.findings, account_id, now)
     if services.associations is None:
         return {}
-    return services.associations.reconcile(services.accounts.enabled_accounts())
+    return services.associations.reconcile(enabled)
 
 
 def update_feeds(services: FleetServices) -> dict[str, Any]:
