@@ -8,7 +8,7 @@ stored copy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,6 +44,13 @@ class Feed:
     complete: bool = True  # the download is the source's whole content (withdrawn records disappear)
     max_bytes: int = DEFAULT_MAX_BYTES  # bytes on the wire
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES  # bytes once a Content-Encoding is undone
+    # where the document is: `url` itself, or found from it by a locator (`LOCATORS`: a yum repository's
+    # updateinfo through its mirror list and repomd.xml)
+    locate: str | None = None
+    # how it is fetched: one document (a conditional, resumable download), or by a source's own updater
+    # (`UPDATERS`: NVD's paged, rate-limited API)
+    fetch: str = "document"
+    covers: tuple[str, ...] = ()  # the OS releases / ecosystems it covers, in `vigil db status` spelling
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +65,32 @@ class FeedResult:
 Importers = Mapping[str, AdvisoryImporter | EnrichmentImporter]
 
 
+# A locator finds the URL of a feed's document from `feed.url` (DownloadError when it cannot); an updater
+# fetches and applies a feed its own way. Each is registered here by name (STYLE habit 2).
+Locator = Callable[[Feed, Downloader], str]
+Updater = Callable[[AdvisoryDB, Feed, Downloader, Importers], "FeedResult"]
+LOCATORS: dict[str, Locator] = {}
+UPDATERS: dict[str, Updater] = {}
+
+
 def update_feed(db: AdvisoryDB, feed: Feed, downloader: Downloader, importers: Importers) -> FeedResult:
     """Fetch, parse, check and apply one feed; any failure leaves the database as it was."""
+    if feed.fetch != "document":
+        updater = UPDATERS.get(feed.fetch)
+        if updater is None:
+            return FeedResult(feed.name, "failed", f"no updater named {feed.fetch!r}")
+        return updater(db, feed, downloader, importers)
     previous = db.source(feed.name)
     try:
+        url = feed.url
+        if feed.locate is not None:
+            locator = LOCATORS.get(feed.locate)
+            if locator is None:
+                return FeedResult(feed.name, "failed", f"no locator named {feed.locate!r}")
+            url = locator(feed, downloader)
         fetched = downloader.fetch(
             feed.name,
-            feed.url,
+            url,
             previous.etag if previous else None,
             previous.last_modified if previous else None,
             Limits(feed.max_bytes, feed.max_inflated_bytes),
@@ -73,7 +99,7 @@ def update_feed(db: AdvisoryDB, feed: Feed, downloader: Downloader, importers: I
         return FeedResult(feed.name, "failed", f"download failed, database kept: {exc}")
     if fetched.path is None:
         return FeedResult(feed.name, "not-modified", "not modified since the last update")
-    source = SourceInfo(feed.name, feed.url, feed.licence, fetched.etag, fetched.last_modified)
+    source = SourceInfo(feed.name, url, feed.licence, fetched.etag, fetched.last_modified)
     importer = importers.get(feed.importer)
     if importer is None:
         return FeedResult(feed.name, "failed", f"no importer named {feed.importer!r}")
