@@ -230,3 +230,51 @@ def test_two_imports_at_once_queue_and_both_succeed(real_db, tmp_path):
         names = {s.name.split(":")[0] + ":" + Path(s.name.split(":", 1)[1]).name for s in db.sources()}
         assert {"osv:go", "osv:crates.io", "osv:almalinux"} <= names
         assert db.version == 4
+
+
+def test_db_feeds_lists_each_feed_and_what_it_covers(tmp_path):
+    listed = json.loads(vigil("db", "feeds", "--format", "json").stdout)["feeds"]
+    by_name = {f["name"]: f for f in listed}
+    assert set(listed[0]) == {"name", "url", "importer", "licence", "covers"}
+    assert by_name["osv-debian"]["covers"] == ["debian:11", "debian:12", "debian:13"]
+    assert by_name["osv-pypi"]["covers"] == ["pypi"]
+    assert by_name["alpine-v3.20-main"]["covers"] == ["alpine:3.20"]
+    assert by_name["oracle-ol9"]["covers"] == ["ol:9"]
+    covered = {namespace for f in listed for namespace in f["covers"]}
+    for release in ("amzn:2", "amzn:2023", "ol:8", "rhel:9", "sles:15.6", "ubuntu:24.04", "rocky:10"):
+        assert release in covered, release  # every supported release has a default feed
+    own = tmp_path / "feeds.yaml"
+    own.write_text(
+        "feeds:\n  - {name: mirror, url: 'https://mirror.invalid/d.zip', importer: osv, covers: [debian:12]}\n"
+    )
+    (mirror,) = json.loads(vigil("db", "feeds", "--feeds", own, "--format", "json").stdout)["feeds"]
+    assert mirror["covers"] == ["debian:12"] and mirror["licence"] == "unknown"
+    table = vigil("db", "feeds").stdout
+    assert "osv-debian" in table and "debian:12" in table
+
+
+def test_db_status_says_which_supported_releases_advisories_cover(real_db):
+    status = json.loads(vigil("db", "status", "--db", real_db, "--format", "json").stdout)
+    covered = {r["namespace"]: r["covered"] for r in status["releases"]}
+    assert covered["almalinux:9"] and covered["debian:11"]  # AlmaLinux's OSV records, Debian's tracker
+    assert not covered["amzn:2023"] and not covered["alpine:3.20"]
+    text = vigil("db", "status", "--db", real_db).stdout
+    assert "no advisory data" in text and "Amazon Linux 2023" in text
+
+
+def test_a_scan_warns_when_no_advisory_covers_the_targets_os_release(real_db, tmp_path):
+    root = tmp_path / "alpine"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text('ID=alpine\nVERSION_ID=3.20.3\nNAME="Alpine Linux"\n')
+    (root / "lib/apk/db").mkdir(parents=True)
+    (root / "lib/apk/db/installed").write_text("P:musl\nV:1.2.5-r0\nA:x86_64\n\n")
+    warned = vigil("scan", root, "--db", real_db)
+    assert "no advisory in the database covers alpine:3.20 (Alpine Linux)" in warned.stderr
+    debian = tmp_path / "debian"
+    (debian / "etc").mkdir(parents=True)
+    (debian / "etc/os-release").write_text('ID=debian\nVERSION_ID="11"\n')
+    (debian / "var/lib/dpkg").mkdir(parents=True)
+    (debian / "var/lib/dpkg/status").write_text(
+        "Package: bash\nStatus: install ok installed\nVersion: 5.1-2\n"
+    )
+    assert "no advisory" not in vigil("scan", debian, "--db", real_db).stderr

@@ -26,7 +26,7 @@ def test_database_status_is_what_db_status_prints_as_json(tmp_path):
         status = database_status(db)
     printed = json.loads(vigil("db", "status", "--db", tmp_path / "a.db", "--format", "json").stdout)
     assert printed == status.to_json()
-    assert set(printed) == {"path", "version", "size_bytes", "counts", "sources"}
+    assert set(printed) == {"path", "version", "size_bytes", "counts", "sources", "releases"}
     assert set(printed["sources"][0]) == {"name", "url", "licence", "updated_at", "records", "errors"}
     assert (status.version, status.counts["advisories"], status.counts["kev"]) == (1, 4, 6)
 

@@ -29,6 +29,7 @@ from vigil.advisories.importers.nvd import NvdImporter
 from vigil.advisories.importers.oracle import OracleOvalImporter
 from vigil.advisories.importers.osv import OsvImporter
 from vigil.advisories.store import AdvisoryDB, SourceInfo, UpdateResult
+from vigil.advisories.support import releases_of
 from vigil.advisories.update import Feed
 
 IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
@@ -56,24 +57,38 @@ _ALPINE_RELEASES = ("v3.18", "v3.19", "v3.20", "v3.21", "v3.22")
 # The public feeds `vigil db update` fetches by default. NVD's API is paged and rate-limited and the
 # Amazon Linux updateinfo sits in the package repositories: both are imported from files
 # (`vigil db import`) or listed in a feeds file that points at a mirror.
+_DEBIAN = releases_of("Debian")
 FEEDS: tuple[Feed, ...] = (
     *(
         Feed(
-            f"osv-{e.lower().replace(' ', '-')}", osv.all_zip_url(e), "osv", osv.LICENCES.get(e, osv.LICENCE)
+            f"osv-{e.lower().replace(' ', '-')}",
+            osv.all_zip_url(e),
+            "osv",
+            osv.LICENCES.get(e, osv.LICENCE),
+            covers=releases_of(e),
         )
         for e in _OSV_ECOSYSTEMS
     ),
-    Feed("debian-tracker", debian.DEFAULT_JSON_URL, "debian-tracker", debian.LICENCE),
-    Feed("debian-dsa", debian.DEFAULT_DSA_URL, "debian-lists", debian.LICENCE),
-    Feed("debian-dla", debian.DEFAULT_DLA_URL, "debian-lists", debian.LICENCE),
+    Feed("debian-tracker", debian.DEFAULT_JSON_URL, "debian-tracker", debian.LICENCE, covers=_DEBIAN),
+    Feed("debian-dsa", debian.DEFAULT_DSA_URL, "debian-lists", debian.LICENCE, covers=_DEBIAN),
+    Feed("debian-dla", debian.DEFAULT_DLA_URL, "debian-lists", debian.LICENCE, covers=_DEBIAN),
     *(
-        Feed(f"alpine-{r}-{repo}", alpine.secdb_url(r, repo), "alpine-secdb", alpine.LICENCE)
+        Feed(
+            f"alpine-{r}-{repo}",
+            alpine.secdb_url(r, repo),
+            "alpine-secdb",
+            alpine.LICENCE,
+            covers=(f"alpine:{r.removeprefix('v')}",),
+        )
         for r in _ALPINE_RELEASES
         for repo in ("main", "community")
     ),
-    *(Feed(f"oracle-ol{r}", oracle.release_url(r), "oracle-oval", oracle.LICENCE) for r in oracle.RELEASES),
-    Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment"),
-    Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment"),
+    *(
+        Feed(f"oracle-ol{r}", oracle.release_url(r), "oracle-oval", oracle.LICENCE, covers=(f"ol:{r}",))
+        for r in oracle.RELEASES
+    ),
+    Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment", covers=("epss",)),
+    Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment", covers=("kev",)),
 )
 
 
@@ -114,7 +129,7 @@ def _feed(path: Path, number: int, entry: Any) -> Feed:
     where = f"{path}: feed {number}"
     if not isinstance(entry, dict):
         raise FeedsFileError(f"{where} is not a mapping of name, url, importer, licence")
-    texts = {key: entry.get(key) for key in ("name", "url", "importer", "licence", "kind")}
+    texts = {key: entry.get(key) for key in ("name", "url", "importer", "licence", "kind", "locate", "fetch")}
     for key, value in texts.items():
         if value is not None and not isinstance(value, str):
             raise FeedsFileError(f"{where}: `{key}` is not a string")
@@ -130,6 +145,9 @@ def _feed(path: Path, number: int, entry: Any) -> Feed:
     complete = entry.get("complete", True)
     if not isinstance(complete, bool):
         raise FeedsFileError(f"{where}: `complete` is not true or false")
+    covers = entry.get("covers", [])
+    if not isinstance(covers, list) or not all(isinstance(c, str) for c in covers):
+        raise FeedsFileError(f"{where}: `covers` is not a list of namespaces (debian:12, pypi, …)")
     limits = {key: entry.get(key, default) for key, default in _LIMITS.items()}
     for key, value in limits.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -141,6 +159,9 @@ def _feed(path: Path, number: int, entry: Any) -> Feed:
         licence=str(texts["licence"] or "unknown"),
         kind="enrichment" if kind == "enrichment" else "advisories",
         complete=complete,
+        locate=texts["locate"],
+        fetch=texts["fetch"] or "document",
+        covers=tuple(covers),
         **limits,
     )
 

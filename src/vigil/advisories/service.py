@@ -26,6 +26,7 @@ from vigil.advisories.importer import RecordError
 from vigil.advisories.schema import explain
 from vigil.advisories.staging import remove_stale
 from vigil.advisories.store import LOCK_TIMEOUT, AdvisoryDB, SourceStatus
+from vigil.advisories.support import release_coverage
 from vigil.advisories.update import Feed, FeedResult, update_feed
 
 
@@ -87,6 +88,7 @@ class DatabaseStatus:
     size_bytes: int
     counts: Mapping[str, int]
     sources: tuple[SourceStatus, ...]
+    releases: tuple[Mapping[str, Any], ...] = ()  # per supported OS release: covered by any advisory?
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,12 +101,16 @@ class DatabaseStatus:
                  "records": s.records, "errors": s.errors}
                 for s in self.sources
             ],
+            "releases": [dict(r) for r in self.releases],
         }  # fmt: skip
 
 
 def database_status(db: AdvisoryDB) -> DatabaseStatus:
     """What the database holds now."""
-    return DatabaseStatus(db.path, db.version, db.path.stat().st_size, db.counts(), tuple(db.sources()))
+    releases = tuple(release_coverage(db.namespace_entries()))
+    return DatabaseStatus(
+        db.path, db.version, db.path.stat().st_size, db.counts(), tuple(db.sources()), releases
+    )
 
 
 def import_paths(

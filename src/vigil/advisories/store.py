@@ -484,6 +484,20 @@ class AdvisoryDB:
     def source(self, name: str) -> SourceStatus | None:
         return next((s for s in self.sources() if s.name == name), None)
 
+    def namespace_entries(self) -> dict[str, int]:
+        """Affected-package entries per namespace (what each OS release and ecosystem is covered by)."""
+        with self._reading() as db:
+            rows = db.execute("SELECT namespace, count(*) FROM affected GROUP BY namespace").fetchall()
+        return {str(namespace): int(count) for namespace, count in rows}
+
+    def covers(self, namespace: str) -> bool:
+        """Whether any advisory applies in this namespace (one index lookup)."""
+        with self._reading() as db:
+            return (
+                db.execute("SELECT 1 FROM affected WHERE namespace = ? LIMIT 1", (namespace,)).fetchone()
+                is not None
+            )
+
     def counts(self) -> dict[str, int]:
         with self._reading() as db:
             return {

@@ -15,6 +15,7 @@ import typer
 from vigil.cli.app import EXIT_FAILURE, fail
 
 if TYPE_CHECKING:
+    from vigil.advisories.store import AdvisoryDB
     from vigil.inventory.model import Inventory
 
 
@@ -104,6 +105,28 @@ def warn_incomplete(inventory: Inventory) -> None:
         typer.echo(f"vigil: warning: limit reached: {safe(limit.detail)}", err=True)
     for problem in inventory.target.problems:
         typer.echo(f"vigil: warning: {safe(problem)}", err=True)
+
+
+def warn_uncovered(inventory: Inventory, store: AdvisoryDB) -> None:
+    """On stderr, when no advisory covers the target's OS release: its OS packages cannot be matched, and
+    "0 vulnerabilities" would be silent about it."""
+    from vigil.advisories.namespaces import os_namespace
+    from vigil.advisories.support import release_name
+    from vigil.output.text import safe
+
+    os = inventory.os
+    found = os_namespace(os.id, os.version_id) if os is not None else None
+    if os is None or found is None:
+        return
+    namespace = found[0]
+    if not store.covers(namespace):
+        name = os.name or release_name(namespace)
+        typer.echo(
+            f"vigil: warning: no advisory in the database covers {safe(namespace)} ({safe(name)}): its OS "
+            "packages were not matched; `vigil db feeds` lists what each feed covers, `vigil db update` "
+            "fetches them",
+            err=True,
+        )
 
 
 def write_output(text: str, output: Path | None) -> None:

@@ -203,6 +203,30 @@ def status(
 
 
 @db_app.command()
+def feeds(
+    feeds_file: Annotated[
+        Path | None, typer.Option("--feeds", help="YAML file listing feeds (default: the built-in ones).")
+    ] = None,
+    output_format: Annotated[StatusFormat, typer.Option("--format")] = StatusFormat.table,
+) -> None:
+    """The feeds `vigil db update` fetches: name, URL, importer, licence and what each covers."""
+    from vigil.advisories.feeds import load_feeds
+
+    with _clear_errors():
+        configured = load_feeds(feeds_file)
+    listed = [
+        {"name": f.name, "url": f.url, "importer": f.importer, "licence": f.licence, "covers": list(f.covers)}
+        for f in configured
+    ]
+    if output_format is StatusFormat.json:
+        typer.echo(json.dumps({"feeds": listed}, indent=2))
+        return
+    from vigil.output.tables import feeds_table
+
+    typer.echo(feeds_table(listed), nl=False)
+
+
+@db_app.command()
 def export(
     bundle: Annotated[Path, typer.Argument(help="The bundle file to write.")],
     key: Annotated[

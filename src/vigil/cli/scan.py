@@ -23,6 +23,7 @@ from vigil.cli.collecting import (
     TimeLimitOption,
     collect,
     warn_incomplete,
+    warn_uncovered,
     write_output,
 )
 
@@ -82,6 +83,7 @@ def scan(
     )
     warn_incomplete(inventory)
     with store:
+        warn_uncovered(inventory, store)
         evaluation = evaluate(inventory, store, now=dt.datetime.now(dt.UTC))
     if output_format is ScanFormat.json:
         text = json.dumps({"findings": [f.to_json() for f in evaluation.findings]}, indent=2) + "\n"

@@ -8,6 +8,7 @@ reach the terminal as escape sequences (colours, cursor moves, window titles, hi
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -119,6 +120,35 @@ def db_status_table(doc: dict[str, object]) -> str:
         table.add_row(
             *(_safe(s.get(k) or "") for k in ("name", "records", "errors", "updated_at", "licence", "url"))
         )
+    console.print(table)
+    releases = doc.get("releases") or []
+    assert isinstance(releases, list)
+    uncovered = [r for r in releases if not r["covered"]]
+    if releases:
+        covered = [r for r in releases if r["covered"]]
+        console.print(
+            f"[bold]Supported OS releases[/]: {len(covered)} of {len(releases)} covered by advisories"
+            + (
+                f"; [magenta]no advisory data[/] for {', '.join(_safe(r['name']) for r in uncovered)}"
+                if uncovered
+                else ""
+            )
+        )
+    return buffer.getvalue()
+
+
+def feeds_table(feeds: list[dict[str, Any]]) -> str:
+    """`vigil db feeds` for a terminal."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("Feed", "Importer", "Covers", "Licence", "URL"):
+        table.add_column(column, overflow="fold")
+    for feed in feeds:
+        table.add_row(
+            _safe(feed["name"]), _safe(feed["importer"]), _safe(", ".join(feed["covers"]) or "—"),
+            _safe(feed["licence"]), _safe(feed["url"]),
+        )  # fmt: skip
     console.print(table)
     return buffer.getvalue()
 
