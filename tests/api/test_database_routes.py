@@ -36,6 +36,9 @@ def test_the_database_status_of_a_new_server_is_version_0_and_empty(server_facto
     document = status.json()
     assert document["version"] == 0 and document["sources"] == []
     assert document["counts"]["advisories"] == 0 and document["sizeBytes"] > 0
+    releases = {r["namespace"]: r for r in document["releases"]}
+    assert releases["amzn:2023"] == {"namespace": "amzn:2023", "name": "Amazon Linux 2023", "covered": False,
+                                     "entries": 0}  # fmt: skip
 
 
 def test_the_management_account_updates_the_feeds_now_and_everyone_sees_the_result(server: LiveServer):
@@ -52,6 +55,7 @@ def test_the_management_account_updates_the_feeds_now_and_everyone_sees_the_resu
     assert [s["name"] for s in database["sources"]] == ["kev"]
     feeds = server.request("GET", "/vigil/v1/feeds", keys=reader).json()["feeds"]
     assert feeds[0]["source"]["records"] == 6 and feeds[0]["source"]["updatedAt"]
+    assert feeds[0]["covers"] == []  # a feeds file's entry names nothing it covers unless it says so
 
 
 def test_a_feed_the_settings_do_not_name_is_refused_with_its_field(server: LiveServer):

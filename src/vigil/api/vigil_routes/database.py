@@ -40,11 +40,19 @@ class SourceOut(_Camel):
     errors: int
 
 
+class ReleaseOut(_Camel):
+    namespace: str
+    name: str
+    covered: bool  # whether any advisory applies to it
+    entries: int
+
+
 class DatabaseOut(_Camel):
     version: int
     size_bytes: int
     counts: dict[str, int]
     sources: list[SourceOut]
+    releases: list[ReleaseOut]  # each supported OS release, and whether advisories cover it
 
 
 class FeedOut(_Camel):
@@ -53,6 +61,7 @@ class FeedOut(_Camel):
     importer: str
     licence: str
     kind: str
+    covers: list[str]  # the OS releases / ecosystems it covers (`debian:12`, `pypi`)
     source: SourceOut | None  # what the database holds from it (None: never imported)
 
 
@@ -97,6 +106,7 @@ def router(
                 size_bytes=status.size_bytes,
                 counts=dict(status.counts),
                 sources=[SourceOut.model_validate(s) for s in status.sources],
+                releases=[ReleaseOut.model_validate(r) for r in status.releases],
             )
 
     @routes.get("/feeds", response_model=FeedsOut)
