@@ -28,9 +28,10 @@ from vigil.advisories.importers.kev import KevImporter
 from vigil.advisories.importers.nvd import NvdImporter
 from vigil.advisories.importers.oracle import OracleOvalImporter
 from vigil.advisories.importers.osv import OsvImporter
+from vigil.advisories.sources import yum
 from vigil.advisories.store import AdvisoryDB, SourceInfo, UpdateResult
 from vigil.advisories.support import releases_of
-from vigil.advisories.update import Feed
+from vigil.advisories.update import LOCATORS, Feed
 
 IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
     importer.name: importer
@@ -54,9 +55,11 @@ _OSV_ECOSYSTEMS = (
 )  # fmt: skip
 _ALPINE_RELEASES = ("v3.18", "v3.19", "v3.20", "v3.21", "v3.22")
 
-# The public feeds `vigil db update` fetches by default. NVD's API is paged and rate-limited and the
-# Amazon Linux updateinfo sits in the package repositories: both are imported from files
-# (`vigil db import`) or listed in a feeds file that points at a mirror.
+# How feeds whose document is found (a yum repository's updateinfo) or fetched their own way (NVD's paged
+# API) are reached, by name (`Feed.locate`, `Feed.fetch`)
+LOCATORS[yum.LOCATOR] = yum.locate_updateinfo
+
+# The public feeds `vigil db update` fetches by default.
 _DEBIAN = releases_of("Debian")
 FEEDS: tuple[Feed, ...] = (
     *(
@@ -87,6 +90,7 @@ FEEDS: tuple[Feed, ...] = (
         Feed(f"oracle-ol{r}", oracle.release_url(r), "oracle-oval", oracle.LICENCE, covers=(f"ol:{r}",))
         for r in oracle.RELEASES
     ),
+    *yum.amazon_feeds(),
     Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment", covers=("epss",)),
     Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment", covers=("kev",)),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,7 +23,7 @@ def read_limited(path: Path, limit: int | None = None) -> bytes:
         stream: io.BufferedIOBase | BinaryIO = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
         try:
             data = stream.read(limit + 1)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise SourceFormatError(f"{path}: damaged gzip data: {exc}") from exc
     if len(data) > limit:
         raise SourceFormatError(f"{path}: larger than {limit} bytes")
@@ -39,7 +40,7 @@ def head(path: Path, size: int = 4096) -> bytes:
                 with gzip.GzipFile(fileobj=raw) as gz:
                     return gz.read(size)
             return raw.read(size)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # damaged after its gzip header: no format recognised
         return b""
 
 
