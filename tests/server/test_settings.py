@@ -111,3 +111,14 @@ def test_paths_may_be_absolute(tmp_path):
 def test_a_wildcard_listen_address_is_reached_by_this_hosts_name():
     assert Listen.parse("0.0.0.0:8443").url() == f"https://{socket.gethostname()}:8443"
     assert Listen.parse("[::1]:8443").url("http", port=9) == "http://[::1]:9"
+
+
+def test_an_nvd_api_key_in_the_settings_reaches_the_nvd_updater(tmp_path):
+    from vigil.advisories.feeds import NVD_UPDATER, feed_updaters
+
+    save_settings(Settings(tmp_path, nvd_api_key="k-123"))
+    settings = load_settings(tmp_path)
+    assert settings.nvd_api_key == "k-123"
+    updater = feed_updaters(settings.nvd_api_key)[NVD_UPDATER]
+    assert updater.options.api_key == "k-123"  # type: ignore[attr-defined]
+    assert load_settings(tmp_path).replace(nvd_api_key=None).nvd_api_key is None

@@ -18,7 +18,7 @@ from vigil.advisories.importer import (
     SourceFormatError,
     Unreadable,
 )
-from vigil.advisories.importers import alpine, debian, epss, kev, oracle, osv
+from vigil.advisories.importers import alpine, debian, epss, kev, nvd, oracle, osv
 from vigil.advisories.importers.alpine import AlpineSecdbImporter
 from vigil.advisories.importers.amazon import AmazonUpdateinfoImporter
 from vigil.advisories.importers.csaf import CsafImporter
@@ -28,10 +28,10 @@ from vigil.advisories.importers.kev import KevImporter
 from vigil.advisories.importers.nvd import NvdImporter
 from vigil.advisories.importers.oracle import OracleOvalImporter
 from vigil.advisories.importers.osv import OsvImporter
-from vigil.advisories.sources import yum
+from vigil.advisories.sources import nvd_api, yum
 from vigil.advisories.store import AdvisoryDB, SourceInfo, UpdateResult
 from vigil.advisories.support import releases_of
-from vigil.advisories.update import LOCATORS, Feed
+from vigil.advisories.update import LOCATORS, UPDATERS, Feed, Updater
 
 IMPORTERS: dict[str, AdvisoryImporter | EnrichmentImporter] = {
     importer.name: importer
@@ -55,9 +55,12 @@ _OSV_ECOSYSTEMS = (
 )  # fmt: skip
 _ALPINE_RELEASES = ("v3.18", "v3.19", "v3.20", "v3.21", "v3.22")
 
+NVD_UPDATER = "nvd-api"
+
 # How feeds whose document is found (a yum repository's updateinfo) or fetched their own way (NVD's paged
 # API) are reached, by name (`Feed.locate`, `Feed.fetch`)
 LOCATORS[yum.LOCATOR] = yum.locate_updateinfo
+UPDATERS[NVD_UPDATER] = nvd_api.update_nvd  # its API key from $NVD_API_KEY (a server: from its settings)
 
 # The public feeds `vigil db update` fetches by default.
 _DEBIAN = releases_of("Debian")
@@ -91,6 +94,7 @@ FEEDS: tuple[Feed, ...] = (
         for r in oracle.RELEASES
     ),
     *yum.amazon_feeds(),
+    Feed("nvd", nvd.DEFAULT_URL, "nvd", nvd.LICENCE, kind="enrichment", fetch=NVD_UPDATER, covers=("cvss",)),
     Feed("epss", epss.DEFAULT_URL, "epss", epss.LICENCE, kind="enrichment", covers=("epss",)),
     Feed("kev", kev.DEFAULT_URL, "kev", kev.LICENCE, kind="enrichment", covers=("kev",)),
 )
@@ -102,6 +106,13 @@ NOT_A_FORMAT = "not a format Vigil imports (OSV, Debian, Alpine, Amazon, CSAF, N
 
 class FeedsFileError(ValueError):
     """A feeds file that cannot be used; the message names the file and the entry."""
+
+
+def feed_updaters(nvd_api_key: str | None = None) -> dict[str, Updater]:
+    """The registered updaters, NVD's with this API key (else `$NVD_API_KEY`'s, if set)."""
+    if nvd_api_key is None:
+        return dict(UPDATERS)
+    return {**UPDATERS, NVD_UPDATER: nvd_api.NvdUpdater(nvd_api.NvdOptions(api_key=nvd_api_key))}
 
 
 def load_feeds(path: Path | None) -> list[Feed]:

@@ -27,7 +27,7 @@ from vigil.advisories.schema import explain
 from vigil.advisories.staging import remove_stale
 from vigil.advisories.store import LOCK_TIMEOUT, AdvisoryDB, SourceStatus
 from vigil.advisories.support import release_coverage
-from vigil.advisories.update import Feed, FeedResult, update_feed
+from vigil.advisories.update import Feed, FeedResult, Updater, update_feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +209,7 @@ def update_feeds(
     lock_timeout: float = LOCK_TIMEOUT,
     importers: Mapping[str, Importer] = IMPORTERS,
     progress: Callable[[FeedResult], object] = lambda result: None,
+    updaters: Mapping[str, Updater] | None = None,
 ) -> list[FeedResult]:
     """Fetch each feed and apply it on its own: one failing feed never stops the others.
 
@@ -225,7 +226,7 @@ def update_feeds(
     ):
         downloader = Downloader(http, cache, retries=retries, backoff=backoff, timeout=timeout)
         for feed in feeds:
-            results.append(update_feed(db, feed, downloader, importers))
+            results.append(update_feed(db, feed, downloader, importers, updaters))
             progress(results[-1])
     return results
 

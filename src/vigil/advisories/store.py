@@ -309,11 +309,21 @@ class AdvisoryDB:
         return result
 
     def apply_enrichment(
-        self, source: SourceInfo, records: Iterable[Cvss | Epss | KnownExploited], *, errors: int = 0
+        self,
+        source: SourceInfo,
+        records: Iterable[Cvss | Epss | KnownExploited],
+        *,
+        errors: int = 0,
+        replace: Collection[str] = (),
     ) -> int:
-        """Store scores and exploit data (replacing the same CVE's previous values); returns the count."""
+        """Store scores and exploit data (replacing the same CVE's previous values); returns the count.
+
+        The CVSS scores of the CVEs in `replace` are all removed first, in the same transaction: an
+        incremental NVD page restates each CVE it lists whole, and a score it no longer lists must go.
+        """
         count = 0
         with self._transaction() as db:
+            db.executemany("DELETE FROM cvss WHERE cve = ?", ((cve,) for cve in replace))
             for record in records:
                 count += 1
                 if isinstance(record, Cvss):

@@ -73,10 +73,17 @@ LOCATORS: dict[str, Locator] = {}
 UPDATERS: dict[str, Updater] = {}
 
 
-def update_feed(db: AdvisoryDB, feed: Feed, downloader: Downloader, importers: Importers) -> FeedResult:
-    """Fetch, parse, check and apply one feed; any failure leaves the database as it was."""
+def update_feed(
+    db: AdvisoryDB,
+    feed: Feed,
+    downloader: Downloader,
+    importers: Importers,
+    updaters: Mapping[str, Updater] | None = None,
+) -> FeedResult:
+    """Fetch, parse, check and apply one feed; any failure leaves the database as it was. `updaters`:
+    the registered ones (`UPDATERS`) unless a caller configures its own (an API key from settings)."""
     if feed.fetch != "document":
-        updater = UPDATERS.get(feed.fetch)
+        updater = (UPDATERS if updaters is None else updaters).get(feed.fetch)
         if updater is None:
             return FeedResult(feed.name, "failed", f"no updater named {feed.fetch!r}")
         return updater(db, feed, downloader, importers)

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.types import ASGIApp
 
-from vigil.advisories.feeds import load_feeds
+from vigil.advisories.feeds import feed_updaters, load_feeds
 from vigil.api.agent_routes import agent_api, excluded_check
 from vigil.api.app import Background
 from vigil.api.context import Handler
@@ -67,6 +67,7 @@ def assemble(runtime: Runtime) -> Parts:
                 runtime.advisories,
                 feeds=lambda: load_feeds(feeds_file),
                 may_update=runtime.is_management_account,
+                updaters=feed_updaters(settings.nvd_api_key),
             ),
             providers_router(fleet, settings.path(FLEETS_DIR)),
             instances_router(fleet),

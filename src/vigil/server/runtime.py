@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from vigil.advisories.feeds import load_feeds
+from vigil.advisories.feeds import feed_updaters, load_feeds
 from vigil.advisories.service import update_feeds
 from vigil.advisories.store import AdvisoryDB
 from vigil.clock import Clock, system_clock
@@ -157,6 +157,10 @@ def _feed_update(settings: Settings) -> Callable[[], object]:
     feeds_file = settings.path(settings.feeds_file) if settings.feeds_file else None
 
     def update() -> object:
-        return update_feeds(settings.path(settings.advisory_db), load_feeds(feeds_file))
+        return update_feeds(
+            settings.path(settings.advisory_db),
+            load_feeds(feeds_file),
+            updaters=feed_updaters(settings.nvd_api_key),
+        )
 
     return update

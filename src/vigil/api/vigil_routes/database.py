@@ -7,7 +7,7 @@ organization's management account (the server's first account) makes the server 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from vigil.advisories.feeds import FeedsFileError
 from vigil.advisories.schema import DatabaseError
 from vigil.advisories.service import database_status, update_feeds
 from vigil.advisories.store import AdvisoryDB
-from vigil.advisories.update import Feed
+from vigil.advisories.update import Feed, Updater
 from vigil.api.context import CallerDep
 from vigil.api.errors import AccessDeniedException, InspectorError, ValidationException
 
@@ -92,6 +92,7 @@ def router(
     feeds: Callable[[], list[Feed]],
     may_update: Callable[[str], bool],
     timeout: float = 60.0,
+    updaters: Mapping[str, Updater] | None = None,
 ) -> APIRouter:
     """`feeds()` lists the configured feeds; `may_update(account_id)` says who may fetch them."""
     routes = APIRouter(tags=["advisory database"])
@@ -137,7 +138,7 @@ def router(
                         "feeds", f"no configured feed named {', '.join(unknown)}"
                     )
                 configured = [f for f in configured if f.name in body.feeds]
-            results = update_feeds(advisories.path, configured, timeout=timeout)
+            results = update_feeds(advisories.path, configured, timeout=timeout, updaters=updaters)
             return FeedsUpdateOut(
                 results=[FeedResultOut.model_validate(r) for r in results], version=advisories.version
             )
