@@ -28,6 +28,7 @@ DEMO_ADVISORIES = (
     "kev/known_exploited_vulnerabilities.subset.json",
     "epss/example-1.csv",
     "nvd",
+    "nvd-demo",  # NVD's scores of the demo instance's CVEs: real severities in `make run`
     "osv/pypi",  # the demo's application layer: aiohttp, qs, jackson-databind
     "osv/ghsa",
 )

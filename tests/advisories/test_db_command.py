@@ -278,3 +278,13 @@ def test_a_scan_warns_when_no_advisory_covers_the_targets_os_release(real_db, tm
         "Package: bash\nStatus: install ok installed\nVersion: 5.1-2\n"
     )
     assert "no advisory" not in vigil("scan", debian, "--db", real_db).stderr
+
+
+def test_an_nvd_page_whose_descriptions_quote_osv_words_is_read_as_nvd(tmp_path):
+    page = IMPORTER_FIXTURES / "nvd-demo" / "nvd-demo.json"  # real records; some descriptions say "affected"
+    assert b'"affected"' in page.read_bytes()[:65536]
+    result = vigil("db", "import", page, "--db", tmp_path / "a.db")
+    assert result.exit_code == 0, result.stderr
+    with AdvisoryDB(tmp_path / "a.db", readonly=True) as db:
+        assert db.counts()["cvss"] == 49
+        assert [(c.version, c.base_score) for c in db.cvss("CVE-2023-25690")] == [("3.1", 9.8)]

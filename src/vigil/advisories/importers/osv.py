@@ -235,7 +235,9 @@ def _looks_like_osv(start: bytes, suffix: str) -> bool:
             text.startswith(b"{")
             and b'"id"' in text
             and any(key in text for key in (b'"affected"', b'"modified"', b'"schema_version"'))
-            and not any(key in text for key in (b'"secfixes"', b'"csaf_version"'))
+            # other formats whose text can hold those words: Alpine's secdb, CSAF, an NVD API page (whose
+            # descriptions quote words such as "affected")
+            and not any(key in text for key in (b'"secfixes"', b'"csaf_version"', b'"NVD_CVE"'))
         )
     return (
         re.search(rb"(?m)^id: ", start) is not None
