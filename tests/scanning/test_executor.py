@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from tests.scanning.fleetkit import ACCOUNT, attach, instance, volume, write_fleet
 
@@ -18,9 +19,15 @@ def test_scans_run_in_worker_threads_and_end_before_shutdown_returns(world, flee
         instance(VPN, [volume("images/vpn.qcow2", "vol-02")]),
     ]))  # fmt: skip
     executor = ThreadExecutor(world.services, workers=2)
+    scans = []
     for instance_id in (WEB, VPN):
-        scan = world.services.scans.queue(ACCOUNT, instance_id, "schedule", world.clock())
-        assert executor.submit("scan_instance", scan_id=scan.scan_id)
+        scans.append(world.services.scans.queue(ACCOUNT, instance_id, "schedule", world.clock()).scan_id)
+        assert executor.submit("scan_instance", scan_id=scans[-1])
+    # both taken by a worker (a scan still queued when shutdown comes is dropped: it ends as interrupted at
+    # the next start), then shutdown waits for the running ones
+    deadline = time.monotonic() + 30
+    while any(world.services.scans.get(s).status == "QUEUED" for s in scans) and time.monotonic() < deadline:
+        time.sleep(0.01)
     executor.shutdown(wait=True)
     assert sorted(world.findings.evaluated()) == [WEB, VPN] and list(executor.failures) == []
     assert {r["status"] for _, r in executor.results} == {"SUCCEEDED"}
