@@ -156,8 +156,8 @@ def test_a_fleet_file_that_is_too_large_or_not_a_file_is_refused(fleet_dir):
     assert "cannot read the fleet file: a directory, not a regular file" in _problems(fleet_dir / "images")
     with pytest.raises(ProviderError, match="absolute path"):
         LocalProvider("fleet.yaml")
-    with pytest.raises(ProviderError, match="unknown provider 'aws'"):
-        provider_for("aws", {})
+    with pytest.raises(ProviderError, match="unknown provider 'libvirt'"):
+        provider_for("libvirt", {})
 
 
 def test_an_empty_fleet_file_is_an_empty_fleet(fleet_dir):

@@ -160,7 +160,7 @@ def test_a_cancelled_scan_ends_cancelled_with_its_snapshots_deleted(world, fleet
     _fleet(world, fleet_dir, instance(VPN, [volume("images/vpn.qcow2", "vol-02")]))
     snapshots = _CancellingSnapshots(world.snapshots)
     snapshots.scanner = world.services.scanner
-    world.services.scanner.snapshots = snapshots
+    world.services.snapshot_stores.local.store = snapshots
     scan = scan_now(world, VPN)
     assert scan.status == "CANCELLED" and world.findings.evaluations == [] and _snapshot_folders(world) == []
     assert coverage_of(world, VPN) == ("ACTIVE", "PENDING_INITIAL_SCAN")

@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     url, advisories, snapshots, scan_id = sys.argv[1:]
     services = FleetServices(session_factory(make_engine(url)), FakeClock(), FakeAccounts(), RecordingFindings(),
                              AdvisoryDB(advisories, readonly=True), snapshots_dir=snapshots, region="us-east-1")
-    services.scanner.snapshots = Held(snapshots)
+    services.snapshot_stores.local.store = Held(snapshots)
     services.scanner.run(scan_id)
     """
 )

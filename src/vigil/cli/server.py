@@ -109,17 +109,42 @@ def account_create(
 def fleet(
     directory: DirArgument,
     account: Annotated[str, typer.Option(help="The account whose fleet this is (12 digits).")],
-    local: Annotated[Path, typer.Option("--local", help="The local fleet file (YAML).")],
+    local: Annotated[Path | None, typer.Option("--local", help="The local fleet file (YAML).")] = None,
+    aws: Annotated[bool, typer.Option("--aws", help="The account's EC2 instances, through boto3.")] = False,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--region", help="With --aws: a region to discover (repeat it; default boto3's, else us-east-1)."
+        ),
+    ] = None,
+    role_arn: Annotated[
+        str | None,
+        typer.Option("--role-arn", help="With --aws: an IAM role to assume with boto3's credentials."),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="With --aws: send every AWS call to this endpoint.")
+    ] = None,
 ) -> None:
-    """Attach (or replace) the account's local fleet file, discover it now, and print what was found."""
+    """Attach (or replace) the account's fleet (a local fleet file, or EC2 with --aws), discover it now, and
+    print what was found."""
     from vigil.fleet.providers import ProviderError
-    from vigil.server.setup import attach_local_fleet
+    from vigil.server.setup import attach_aws_fleet, attach_local_fleet
 
+    if (local is None) == (not aws):
+        fail("give exactly one of --local FILE and --aws", EXIT_FAILURE)
+    if local is not None and (region or role_arn or endpoint_url):
+        fail("--region, --role-arn and --endpoint-url go with --aws", EXIT_FAILURE)
     with _clear_errors():
         try:
-            report = attach_local_fleet(directory, account, local)
+            if local is not None:
+                report = attach_local_fleet(directory, account, local)
+            else:
+                from vigil.fleet.providers.aws.access import default_region
+
+                regions = region or [default_region()]
+                report = attach_aws_fleet(directory, account, regions, role_arn, endpoint_url)
         except ProviderError as exc:
-            fail(f"{local}: {exc}", EXIT_FAILURE)
+            fail(f"{local}: {exc}" if local is not None else f"aws: {exc}", EXIT_FAILURE)
     typer.echo(json.dumps(report.to_json()))
 
 

@@ -52,6 +52,10 @@ def instance_to_json(instance: Instance) -> dict[str, Any]:
         data[key] = value
     if instance.machine_id is not None:  # absent, not null: older descriptions stay equal
         data["machineId"] = instance.machine_id
+    if instance.region is not None:
+        data["region"] = instance.region
+    if instance.root_device_type != "ebs":
+        data["rootDeviceType"] = instance.root_device_type
     return data
 
 
@@ -76,6 +80,8 @@ def instance_from_json(data: dict[str, Any]) -> Instance:
         ),
         provider=data.get("provider", "local"),
         machine_id=data.get("machineId"),
+        region=data.get("region"),
+        root_device_type=data.get("rootDeviceType", "ebs"),
     )
 
 

@@ -65,6 +65,8 @@ class Instance:
     volumes: tuple[Volume, ...] = ()
     provider: str = "local"
     machine_id: str | None = None  # the OS's machine id (or DMI product UUID): binds a registering agent
+    region: str | None = None  # where the provider finds it (aws: its region; local: none)
+    root_device_type: str = "ebs"  # "instance-store": its root disk has no snapshot (aws)
 
     @property
     def excluded(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from vigil.fs import FileSystem, LiveFS, open_image
 from vigil.inventory.collect import Collector, Limits, PathScope
@@ -48,10 +48,11 @@ def host_skipped_mounts(mountinfo: str = "/proc/self/mountinfo") -> frozenset[st
 
 
 def open_target(
-    paths: Sequence[str], *, timeout: float | None, backing_dirs: Sequence[str] = ()
+    paths: Sequence[str | BinaryIO], *, timeout: float | None, backing_dirs: Sequence[str] = ()
 ) -> tuple[FileSystem, Target]:
-    """A directory (`/` is this host) or one instance's disk image files."""
-    if len(paths) == 1 and os.path.isdir(paths[0]):
+    """A directory (`/` is this host) or one instance's disk image files (paths, or seekable readers: an
+    EBS snapshot's blocks)."""
+    if len(paths) == 1 and isinstance(paths[0], str) and os.path.isdir(paths[0]):
         fs = LiveFS(paths[0])
         is_host = fs.root == "/"
         return fs, Target(
@@ -60,7 +61,7 @@ def open_target(
             hostname=socket.gethostname() if is_host else None,
         )
     for path in paths:
-        if os.path.isdir(path):
+        if isinstance(path, str) and os.path.isdir(path):
             raise ValueError(f"{path}: a directory cannot be combined with other targets")
     try:
         image = open_image(list(paths), timeout=timeout, backing_dirs=list(backing_dirs))
@@ -70,9 +71,8 @@ def open_target(
         raise ValueError(
             "reading disk images needs Vigil's image readers: pip install 'vigil[images]'"
         ) from None
-    return image, Target(
-        kind="image", paths=tuple(paths), volumes=_volumes(image), problems=tuple(image.problems)
-    )
+    named = tuple(p if isinstance(p, str) else str(getattr(p, "name", "<snapshot>")) for p in paths)
+    return image, Target(kind="image", paths=named, volumes=_volumes(image), problems=tuple(image.problems))
 
 
 def _volumes(image: ImageFS) -> tuple[VolumeInfo, ...]:

@@ -22,7 +22,7 @@ from vigil.advisories.namespaces import os_namespace
 from vigil.clock import Clock
 from vigil.findings.evaluate import FindingsReader, evaluate
 from vigil.fleet.instances import FAILED, SUCCEEDED, InstanceRecord, get_instance
-from vigil.fleet.model import InstanceState, KmsKey, Volume
+from vigil.fleet.model import Instance, InstanceState, KmsKey, Volume
 from vigil.fleet.ports import FindingsRecorder
 from vigil.fs import EncryptedVolume, NoOperatingSystem, ScanTimeout, UnsupportedFilesystem
 from vigil.inventory.collect import Collector, Limits, PathScope
@@ -32,7 +32,8 @@ from vigil.inventory.targets import open_target
 from vigil.scanning import coverage as cov
 from vigil.scanning.inventories import InventoryStore
 from vigil.scanning.scans import CANCELLED, Outcome, ScanLog, ScanRecord
-from vigil.scanning.snapshots import Snapshot, SnapshotStore
+from vigil.scanning.snapshots import Snapshot
+from vigil.scanning.volume_snapshots import SnapshotStores, SnapshotUnreadable, Taken
 from vigil.store.engine import transaction
 from vigil.store.fleet import InstanceRow, KmsKeyRow
 
@@ -66,7 +67,7 @@ class AgentlessScanner:
         sessions: sessionmaker[Session],
         scans: ScanLog,
         inventories: InventoryStore,
-        snapshots: SnapshotStore,
+        snapshots: SnapshotStores,
         findings: FindingsRecorder,
         advisories: FindingsReader,
         clock: Clock,
@@ -84,6 +85,7 @@ class AgentlessScanner:
         self.region = region
         self.limits = limits
         self._running: dict[str, threading.Event] = {}
+        self._instances: dict[str, Instance] = {}  # the instance each running scan snapshots
         self._lock = threading.Lock()
 
     def running(self) -> set[str]:
@@ -111,9 +113,13 @@ class AgentlessScanner:
         try:
             outcome = self._outcome(started, cancelled)
         finally:
-            self.snapshots.delete(scan_id)
             with self._lock:
-                del self._running[scan_id]
+                instance = self._instances.pop(scan_id, None)
+            try:
+                self.snapshots.delete(scan_id, instance)
+            finally:
+                with self._lock:
+                    del self._running[scan_id]
         return self._finish(started, outcome)
 
     def _outcome(self, scan: ScanRecord, cancelled: threading.Event) -> Outcome:
@@ -129,6 +135,8 @@ class AgentlessScanner:
             return Outcome(FAILED, cov.UNSUPPORTED_OS, str(exc))
         except EncryptedVolume as exc:
             return Outcome(FAILED, cov.ACCESS_DENIED_TO_ENCRYPTION_KEY, str(exc))
+        except SnapshotUnreadable as exc:  # never a partial inventory: tried again later
+            return Outcome(FAILED, cov.INTERNAL_ERROR, str(exc))
         except Exception as exc:  # a damaged image, an error of Vigil's: recorded, retried by itself later
             return Outcome(FAILED, cov.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
@@ -140,11 +148,21 @@ class AgentlessScanner:
             raise Cancelled("the instance is gone")
         _check_scannable(record)
         volumes, notes = _readable_volumes(record.instance.volumes, keys)
-        taken = self.snapshots.take(scan.scan_id, volumes)
-        self.scans.note_snapshots(scan.scan_id, [s.to_json() for s in taken] + notes)
-        if cancelled.is_set():
-            raise Cancelled("cancelled")
-        inventory = self._collect(taken, cancelled)
+        left_out = [v for v in record.instance.volumes if v not in volumes]
+        with self._lock:
+            self._instances[scan.scan_id] = record.instance
+        store = self.snapshots.for_instance(record.instance)
+        taken = store.take(scan.scan_id, record.instance, volumes, left_out)
+        try:
+            self.scans.note_snapshots(scan.scan_id, taken.records() + notes)
+            if cancelled.is_set():
+                raise Cancelled("cancelled")
+            inventory = self._collect(taken, cancelled)
+            taken.check()
+        finally:
+            taken.close()
+            if taken.readers:  # what reading the snapshots cost: blocks, bytes, requests
+                self.scans.note_snapshots(scan.scan_id, taken.records() + notes)
         _check_inventory(inventory)
         now = self.clock()
         content_hash = self.inventories.put(inventory, now)
@@ -164,11 +182,12 @@ class AgentlessScanner:
             SUCCEEDED, reason, detail, content_hash, len(inventory.packages), len(evaluation.findings)
         )
 
-    def _collect(self, taken: Sequence[Snapshot], cancelled: threading.Event) -> Inventory:
+    def _collect(self, snapshots: Taken, cancelled: threading.Event) -> Inventory:
         """The instance's inventory, read from its snapshots, its disks named by their devices: the same disks
         give the same content hash whichever scan read them, on whichever instance (a clone)."""
         limit = self.limits.time_limit_s
-        fs, target = open_target([s.path for s in taken], timeout=limit)
+        taken = snapshots.snapshots
+        fs, target = open_target(snapshots.sources, timeout=limit)
         try:
             collector = Collector(
                 fs,

@@ -71,10 +71,11 @@ _DEEP_LIMITS = {"package_count": PACKAGE_LIMIT_EXCEEDED, "collection_time": DEEP
 
 def agentless_ineligibility(instance: Instance) -> str | None:
     """Why the instance's description rules out agentless scanning (None: it is eligible), before any
-    scan: the exclusion tag, a platform other than Linux, no disk, or the storage limit."""
+    scan: the exclusion tag, a platform other than Linux, no disk or a root disk that is not EBS-backed (an
+    instance store has no snapshot), or the storage limit."""
     if instance.excluded:
         return EXCLUDED_BY_TAG
-    if instance.platform is not Platform.LINUX or not instance.volumes:
+    if instance.platform is not Platform.LINUX or not instance.volumes or instance.root_device_type != "ebs":
         return UNSUPPORTED_OS
     too_many = len(instance.volumes) > MAX_VOLUMES
     if too_many or sum(v.size_gib for v in instance.volumes) > MAX_TOTAL_GIB:

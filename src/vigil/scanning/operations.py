@@ -8,13 +8,14 @@ Inspector's error shape.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vigil.fleet import discovery
 from vigil.fleet.instances import InstanceRecord, find_instance, instance_to_json, instances_of
 from vigil.fleet.model import InstanceState
+from vigil.fleet.providers import Provider
 from vigil.fleet.providers.local import LocalProvider
 from vigil.scanning.coverage import AGENT_BASED, UNMANAGED_EC2_INSTANCE, Coverage, agentless_ineligibility
 from vigil.scanning.executor import Executor
@@ -77,8 +78,28 @@ class FleetOperations:
     def attach_local(self, account_id: str, path: str) -> discovery.DiscoveryReport:
         """Attach (or replace) the account's local fleet file and discover it now (ProviderError if the
         file cannot be used: nothing changes then)."""
-        now = self.services.clock()
-        report = discovery.attach(self.services.sessions, account_id, LocalProvider(path), now)
+        return self._attach(account_id, LocalProvider(path))
+
+    def attach_aws(
+        self,
+        account_id: str,
+        regions: Sequence[str],
+        role_arn: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        external_id: str | None = None,
+    ) -> discovery.DiscoveryReport:
+        """Attach (or replace) the account's AWS fleet (its regions, with boto3's credentials or a role they
+        assume, through another endpoint if given) and discover it now (ProviderError if it cannot be
+        described: nothing changes then)."""
+        from vigil.fleet.providers.aws.access import AwsAccess
+        from vigil.fleet.providers.aws.provider import AwsProvider
+
+        access = AwsAccess(regions, role_arn, endpoint_url, external_id=external_id)
+        return self._attach(account_id, AwsProvider(access))
+
+    def _attach(self, account_id: str, provider: Provider) -> discovery.DiscoveryReport:
+        report = discovery.attach(self.services.sessions, account_id, provider, self.services.clock())
         self._reconcile(account_id)
         return report
 

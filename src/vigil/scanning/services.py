@@ -23,6 +23,7 @@ from vigil.scanning.coverage_service import CoverageService
 from vigil.scanning.inventories import InventoryStore
 from vigil.scanning.scans import ScanLog
 from vigil.scanning.snapshots import SnapshotStore
+from vigil.scanning.volume_snapshots import SnapshotStores
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +109,9 @@ class FleetServices:
         self.scans = ScanLog(sessions, runner)
         self.inventories = InventoryStore(sessions)
         self.snapshots = SnapshotStore(snapshots_dir)
+        self.snapshot_stores = SnapshotStores(sessions, self.snapshots)
         self.coverage = CoverageService(sessions, accounts, self.scans, clock)
         self.scanner = AgentlessScanner(
-            sessions, self.scans, self.inventories, self.snapshots, findings, advisories, clock,
+            sessions, self.scans, self.inventories, self.snapshot_stores, findings, advisories, clock,
             region=region, limits=limits,
         )  # fmt: skip

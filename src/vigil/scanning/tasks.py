@@ -85,7 +85,7 @@ def purge(services: FleetServices) -> dict[str, int]:
 def sweep(services: FleetServices) -> dict[str, list[str]]:
     """Delete the snapshots whose scan is not running, and end the scans an earlier process left."""
     interrupted = services.scans.interrupt_others(services.clock())
-    swept = services.snapshots.sweep(services.scanner.running())
+    swept = services.snapshot_stores.sweep(services.scanner.running())
     return {"snapshots": swept, "interrupted": interrupted}
 
 

@@ -69,7 +69,7 @@ def assemble(runtime: Runtime) -> Parts:
                 may_update=runtime.is_management_account,
                 updaters=feed_updaters(settings.nvd_api_key),
             ),
-            providers_router(fleet, settings.path(FLEETS_DIR)),
+            providers_router(fleet, settings.path(FLEETS_DIR), operator=runtime.is_management_account),
             instances_router(fleet),
             scans_router(fleet),
             associations_router(runtime.associations),

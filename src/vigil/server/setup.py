@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +112,28 @@ def attach_local_fleet(directory: Path, account_id: str, fleet_file: Path) -> Di
                 raise SetupError(f"no account {account_id} on this server")
         operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
         return operations.attach_local(account_id, str(fleet_file.resolve()))
+
+
+def attach_aws_fleet(
+    directory: Path,
+    account_id: str,
+    regions: Sequence[str],
+    role_arn: str | None = None,
+    endpoint_url: str | None = None,
+) -> DiscoveryReport:
+    """Attach (or replace) an account's AWS fleet in these regions (boto3's credentials, or a role they
+    assume; every client through `endpoint_url` if given) and discover it now. `ProviderError` when it
+    cannot be described: nothing changes."""
+    from vigil.scanning.executor import InlineExecutor
+    from vigil.scanning.operations import FleetOperations
+
+    settings = load_settings(directory)
+    with open_runtime(settings) as runtime:
+        with runtime.sessions() as session:
+            if store.account(session, account_id) is None:
+                raise SetupError(f"no account {account_id} on this server")
+        operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
+        return operations.attach_aws(account_id, regions, role_arn, endpoint_url)
 
 
 def create_activation(

@@ -1,6 +1,6 @@
 """Providers: where an account's instances come from. Each is a small class with one question to answer,
 "what is the fleet now?", so that discovery, scanning and coverage never depend on which one it is
-(STYLE habit 2: one explicit registry, plugins as Protocols). `local` reads a fleet file; `aws` comes later.
+(STYLE habit 2: one explicit registry, plugins as Protocols). `local` reads a fleet file; `aws` asks EC2.
 """
 
 from __future__ import annotations
@@ -42,7 +42,13 @@ def _local(config: Mapping[str, Any]) -> Provider:
     return LocalProvider.from_config(config)
 
 
-PROVIDERS: dict[str, Callable[[Mapping[str, Any]], Provider]] = {"local": _local}
+def _aws(config: Mapping[str, Any]) -> Provider:
+    from vigil.fleet.providers.aws.provider import AwsProvider
+
+    return AwsProvider.from_config(config)
+
+
+PROVIDERS: dict[str, Callable[[Mapping[str, Any]], Provider]] = {"local": _local, "aws": _aws}
 
 
 def provider_for(kind: str, config: Mapping[str, Any]) -> Provider:
