@@ -11,7 +11,13 @@ its updates), scanned against Debian's real DSA list.
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,6 +30,7 @@ from vigil.scanning import tasks
 from vigil.scanning.operations import FleetOperations
 
 CURL_FIXED_BY_DSA = "CVE-2022-32221"
+REPO = Path(__file__).resolve().parents[2]
 AMAZON_LINUX = "ami-760aaa0f"  # one of moto's images: Linux, root /dev/xvda (its disk here: the demo's)
 __all__ = [
     "moto",
@@ -138,3 +145,119 @@ def test_the_sweeper_deletes_snapshots_whose_scan_is_not_running(
         "scan-running-now"
     ]
     assert ec2.describe_snapshots(SnapshotIds=[backup])["Snapshots"]  # not Vigil's: kept
+
+
+@pytest.fixture(scope="session")
+def debian_layouts(tmp_path_factory) -> dict[str, tuple[Path, ...]]:
+    """A Debian 11 tree (libreswan behind on its updates) in three real layouts: GPT + ext4, LVM (root on
+    vg0), and two disks with /var (and its dpkg database) on the second."""
+    from tests.scanning.fleetkit import VPN_PACKAGES, debian_tree
+    from tests.support import catalog
+
+    work = tmp_path_factory.mktemp("aws-layouts")
+    tree = debian_tree(work / "tree", VPN_PACKAGES)
+    built = {}
+    for name in ("gpt-debian", "lvm", "var-xvdb1"):
+        (work / name).mkdir()
+        built[name] = catalog.LAYOUTS[name](tree, work / name).sources
+    return built
+
+
+@pytest.mark.parametrize("layout", ["gpt-debian", "lvm", "var-xvdb1"])
+def test_each_layout_of_volumes_is_read_from_its_snapshots(
+    world, moto, snapshot_images, debian_layouts, layout
+):
+    disks = debian_layouts[layout]
+    ec2 = aws_client("ec2", moto)
+    instance = ec2.run_instances(ImageId=AMAZON_LINUX, MinCount=1, MaxCount=1)["Instances"][0]
+    snapshot_images.volume_images[instance["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]] = disks[0]
+    for index, disk in enumerate(disks[1:], start=1):  # /var's volume, attached second
+        volume = ec2.create_volume(AvailabilityZone=instance["Placement"]["AvailabilityZone"], Size=1)[
+            "VolumeId"
+        ]
+        ec2.attach_volume(
+            VolumeId=volume, InstanceId=instance["InstanceId"], Device=f"/dev/xvd{'abcdef'[index]}"
+        )
+        snapshot_images.volume_images[volume] = disk
+    FleetOperations(world.services, world.executor).attach_aws(ACCOUNT, [REGION], endpoint_url=moto)
+    scan = scan_now(world, instance["InstanceId"])
+    assert scan.status == "SUCCEEDED", scan.detail
+    assert world.findings.vulnerabilities(instance["InstanceId"]) >= {
+        "CVE-2023-23009"
+    }  # libreswan, /var's dpkg
+    assert len(scan.snapshots) == len(disks) and _tagged_snapshots(moto) == []
+
+
+def test_a_snapshot_that_never_completes_fails_the_scan_and_is_deleted(
+    world, moto, snapshot_images, demo_disk, tmp_path, monkeypatch
+):
+    from moto.ec2.models import EC2Backend
+
+    instance_id = _fleet(world, moto, snapshot_images, demo_disk, tmp_path)
+    linked_create = EC2Backend.create_snapshot
+
+    def pending(backend, *args, **kwargs):
+        snapshot = linked_create(backend, *args, **kwargs)
+        snapshot.status = "pending"  # EBS never finishes it
+        return snapshot
+
+    monkeypatch.setattr(EC2Backend, "create_snapshot", pending)
+    world.services.snapshot_stores.aws_wait = (0.0, lambda seconds: None)  # no waiting: the bound is hit
+    scan = scan_now(world, instance_id)
+    assert (scan.status, scan.reason) == ("FAILED", "INTERNAL_ERROR") and "not completed" in scan.detail
+    assert _tagged_snapshots(moto) == []
+
+
+# a fleet service in another process, whose scan stops once its EBS snapshots are completed, until killed
+HELD_CHILD = textwrap.dedent(
+    """
+    import sys
+    from tests.scanning.fleetkit import FakeAccounts, FakeClock, RecordingFindings
+    from vigil.advisories.store import AdvisoryDB
+    from vigil.fleet.providers.aws.snapshots import AwsSnapshots
+    from vigil.scanning.services import FleetServices
+    from vigil.store.engine import make_engine, session_factory
+
+    waited = AwsSnapshots._wait
+
+    def held(self, ec2, snapshot_ids):
+        waited(self, ec2, snapshot_ids)
+        print("snapshotted", flush=True)
+        sys.stdin.readline()  # until killed
+
+    AwsSnapshots._wait = held
+    url, advisories, snapshots, scan_id = sys.argv[1:]
+    services = FleetServices(session_factory(make_engine(url)), FakeClock(), FakeAccounts(), RecordingFindings(),
+                             AdvisoryDB(advisories, readonly=True), snapshots_dir=snapshots, region="us-east-1")
+    services.scanner.run(scan_id)
+    """
+)
+
+
+def test_a_server_killed_mid_scan_leaves_snapshots_the_sweeper_deletes(
+    world, fleet_engine, moto, snapshot_images, demo_disk, tmp_path
+):
+    instance_id = _fleet(world, moto, snapshot_images, demo_disk, tmp_path)
+    scan = world.services.scans.queue(ACCOUNT, instance_id, "schedule", world.clock())
+    url = fleet_engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", HELD_CHILD, url, str(world.advisories.path), str(world.snapshots), scan.scan_id],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO,
+    )  # fmt: skip
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        assert ready, "the child never took its snapshots"
+        assert child.stdout.readline() == b"snapshotted\n", child.stderr.read().decode()
+        assert len(_tagged_snapshots(moto)) == 1  # its root volume's, tagged with its scan
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+    assert len(_tagged_snapshots(moto)) == 1  # what a crash leaves in the account
+
+    world.scheduler.start()  # the server runs again: sweep at start
+    world.scheduler.stop()
+    assert _tagged_snapshots(moto) == []
+    ended = world.services.scans.get(scan.scan_id)
+    assert (ended.status, ended.reason) == ("FAILED", "INTERNAL_ERROR") and "interrupted" in ended.detail

@@ -10,7 +10,7 @@ import dataclasses
 import io
 import logging
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -153,11 +153,13 @@ class _WatchedBlocks(io.RawIOBase):
 class EbsSnapshots:
     """An AWS account's EBS snapshots (its provider's credentials and regions)."""
 
-    def __init__(self, provider: Any) -> None:
+    def __init__(self, provider: Any, wait: tuple[float, Callable[[float], None]] | None = None) -> None:
         from vigil.fleet.providers.aws.snapshots import AwsSnapshots
 
         self.access = provider.access
         self.snapshots = AwsSnapshots(provider.access, provider.access.regions)
+        if wait is not None:  # how long snapshots may take to complete, and how to wait (tests)
+            self.snapshots.wait_limit, self.snapshots.sleep = wait
 
     def take(
         self, scan_id: str, instance: Instance, volumes: Sequence[Volume], left_out: Sequence[Volume]
@@ -195,6 +197,7 @@ class SnapshotStores:
     def __init__(self, sessions: sessionmaker[Session], local: SnapshotStore) -> None:
         self.sessions = sessions
         self.local = LocalSnapshots(local)
+        self.aws_wait: tuple[float, Callable[[float], None]] | None = None  # None: AwsSnapshots' own
 
     def for_instance(self, instance: Instance) -> VolumeSnapshots:
         if instance.provider != AWS:
@@ -202,7 +205,7 @@ class SnapshotStores:
         provider = self._aws(instance.account_id)
         if provider is None:
             raise LookupError(f"account {instance.account_id} has no aws provider any more")
-        return EbsSnapshots(provider)
+        return EbsSnapshots(provider, self.aws_wait)
 
     def _aws(self, account_id: str) -> Any:
         with self.sessions() as session:
