@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -21,10 +21,13 @@ from vigil.fleet.activations import NewActivation
 from vigil.fleet.discovery import DiscoveryReport
 from vigil.server import tls
 from vigil.server.keyfile import KeyFile
-from vigil.server.runtime import open_runtime, open_store
+from vigil.server.runtime import Runtime, open_runtime, open_store
 from vigil.server.settings import DEFAULT_REGION, Settings, load_settings, save_settings
 from vigil.store import accounts as store
 from vigil.store.engine import session_factory
+
+if TYPE_CHECKING:
+    from vigil.scanning.operations import FleetOperations
 
 FIRST_ACCOUNT = "management"
 
@@ -102,15 +105,7 @@ def create_account(directory: Path, name: str, *, clock: Clock = system_clock) -
 def attach_local_fleet(directory: Path, account_id: str, fleet_file: Path) -> DiscoveryReport:
     """Attach (or replace) an account's local fleet file and discover it now (the server may be running:
     it scans what is new at its next tick). `ProviderError` when the file cannot be used: nothing changes."""
-    from vigil.scanning.executor import InlineExecutor
-    from vigil.scanning.operations import FleetOperations
-
-    settings = load_settings(directory)
-    with open_runtime(settings) as runtime:
-        with runtime.sessions() as session:
-            if store.account(session, account_id) is None:
-                raise SetupError(f"no account {account_id} on this server")
-        operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
+    with _fleet_operations(directory, account_id) as operations:
         return operations.attach_local(account_id, str(fleet_file.resolve()))
 
 
@@ -124,16 +119,28 @@ def attach_aws_fleet(
     """Attach (or replace) an account's AWS fleet in these regions (boto3's credentials, or a role they
     assume; every client through `endpoint_url` if given) and discover it now. `ProviderError` when it
     cannot be described: nothing changes."""
-    from vigil.scanning.executor import InlineExecutor
-    from vigil.scanning.operations import FleetOperations
+    with _fleet_operations(directory, account_id) as operations:
+        return operations.attach_aws(account_id, regions, role_arn, endpoint_url)
 
-    settings = load_settings(directory)
-    with open_runtime(settings) as runtime:
+
+@contextmanager
+def _account_runtime(directory: Path, account_id: str) -> Iterator[Runtime]:
+    """The server's runtime (it may be running meanwhile), for one of its accounts (SetupError if none)."""
+    with open_runtime(load_settings(directory)) as runtime:
         with runtime.sessions() as session:
             if store.account(session, account_id) is None:
                 raise SetupError(f"no account {account_id} on this server")
-        operations = FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
-        return operations.attach_aws(account_id, regions, role_arn, endpoint_url)
+        yield runtime
+
+
+@contextmanager
+def _fleet_operations(directory: Path, account_id: str) -> Iterator[FleetOperations]:
+    """The fleet's operations for one account, run in this process (discovery is done before they return)."""
+    from vigil.scanning.executor import InlineExecutor
+    from vigil.scanning.operations import FleetOperations
+
+    with _account_runtime(directory, account_id) as runtime:
+        yield FleetOperations(runtime.fleet, InlineExecutor(runtime.fleet))
 
 
 def create_activation(
@@ -146,11 +153,7 @@ def create_activation(
     default_instance_name: str | None = None,
 ) -> NewActivation:
     """An activation of the account, for agents to register with (`ActivationError` on a bad value)."""
-    settings = load_settings(directory)
-    with open_runtime(settings) as runtime:
-        with runtime.sessions() as session:
-            if store.account(session, account_id) is None:
-                raise SetupError(f"no account {account_id} on this server")
+    with _account_runtime(directory, account_id) as runtime:
         return runtime.activations.create(
             account_id,
             registration_limit=registration_limit,
