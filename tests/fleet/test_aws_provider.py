@@ -393,6 +393,10 @@ def test_the_operator_attaches_an_aws_fleet_over_the_api(api, moto):
     assert response.json()["discovery"]["new"] == [web]
     (provider,) = api.get("/vigil/v1/providers", headers={"x-test-account": ACCOUNT}).json()["providers"]
     assert (provider["provider"], provider["config"]) == ("aws", {"regions": [REGION], "endpointUrl": moto})
+    detached = api.delete("/vigil/v1/providers/aws", headers={"x-test-account": ACCOUNT})
+    assert detached.status_code == 200 and detached.json()["discovery"]["vanished"] == [web]
+    assert api.get("/vigil/v1/providers", headers={"x-test-account": ACCOUNT}).json()["providers"] == []
+    assert api.delete("/vigil/v1/providers/aws", headers={"x-test-account": ACCOUNT}).status_code == 404
 
 
 def test_another_account_names_a_role_assumed_with_its_account_id_as_external_id(api, moto, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -93,12 +93,13 @@ def providers_router(
         shown = {k: v for k, v in (("roleArn", body.roleArn), ("endpointUrl", body.endpointUrl)) if v}
         return {"provider": "aws", "regions": body.regions, **shown, "discovery": report.to_json()}
 
-    @router.delete("/providers/local")
-    def detach_local(caller: CallerDep) -> dict[str, Any]:
-        """Detach the calling account's local fleet file: its instances vanish (their findings close)."""
+    @router.delete("/providers/{kind}")
+    def detach(kind: Literal["local", "aws"], caller: CallerDep) -> dict[str, Any]:
+        """Detach the calling account's local fleet file or AWS fleet: its instances vanish (their findings
+        close); snapshots a running scan made are still deleted by their tag."""
         with refusals():
-            report = fleet.detach(caller.account_id, "local")
-        return {"provider": "local", "discovery": report.to_json()}
+            report = fleet.detach(caller.account_id, kind)
+        return {"provider": kind, "discovery": report.to_json()}
 
     @router.get("/providers")
     def list_providers(caller: CallerDep) -> dict[str, Any]:
