@@ -489,6 +489,7 @@ def test_an_incremental_update_changes_one_score_and_keeps_the_others(run, serve
     assert [s[2] for s in after.pop("CVE-2024-47177")] == [9.9]
     before.pop("CVE-2024-47177")
     assert after == before
+    assert db.source("nvd").records == db.counts()["cvss"]  # `vigil db status` counts every score kept
 
 
 def test_a_score_nvd_no_longer_lists_is_removed(run, server, db, catalogue, clock):

@@ -314,16 +314,20 @@ class AdvisoryDB:
         records: Iterable[Cvss | Epss | KnownExploited],
         *,
         errors: int = 0,
-        replace: Collection[str] = (),
+        replace: Collection[str] | None = None,
     ) -> int:
         """Store scores and exploit data (replacing the same CVE's previous values); returns the count.
 
-        The CVSS scores of the CVEs in `replace` are all removed first, in the same transaction: an
-        incremental NVD page restates each CVE it lists whole, and a score it no longer lists must go.
+        With `replace` (an incremental update, such as an NVD page) the CVSS scores of the CVEs it names are
+        all removed first, in the same transaction: the page restates each CVE it lists whole, and a score it
+        no longer lists must go; the source's record count is then what it had plus what this changed.
         """
         count = 0
         with self._transaction() as db:
-            db.executemany("DELETE FROM cvss WHERE cve = ?", ((cve,) for cve in replace))
+            if replace is not None:
+                stored = db.execute("SELECT records FROM sources WHERE name = ?", (source.name,)).fetchone()
+                rows_before = int(db.execute("SELECT count(*) FROM cvss").fetchone()[0])
+            db.executemany("DELETE FROM cvss WHERE cve = ?", ((cve,) for cve in replace or ()))
             for record in records:
                 count += 1
                 if isinstance(record, Cvss):
@@ -341,6 +345,9 @@ class AdvisoryDB:
                         "INSERT OR REPLACE INTO kev VALUES (?, ?, ?, ?, ?)",
                         (record.cve, record.date_added, record.due_date, record.ransomware, record.name),
                     )
+            if replace is not None:
+                rows_after = int(db.execute("SELECT count(*) FROM cvss").fetchone()[0])
+                count = (int(stored[0]) if stored else 0) + rows_after - rows_before
             self._record_source(db, source, errors, count=count)
         self._current_generation(now=True)
         return count
@@ -398,8 +405,10 @@ class AdvisoryDB:
             ((alias, source, advisory.id) for alias in {advisory.id, *advisory.aliases}),
         )
 
-    def _record_source(self, db: sqlite3.Connection, source: SourceInfo, errors: int, count: int = 0) -> None:
-        if count == 0:
+    def _record_source(
+        self, db: sqlite3.Connection, source: SourceInfo, errors: int, count: int | None = None
+    ) -> None:
+        if count is None:  # an advisory source: its advisories
             row = db.execute("SELECT count(*) FROM advisories WHERE source = ?", (source.name,))
             count = int(row.fetchone()[0])
         db.execute(
