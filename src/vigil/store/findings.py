@@ -49,6 +49,9 @@ class FindingRow(Base):
     vpc_id: Mapped[str | None] = mapped_column(String(255))
     subnet_id: Mapped[str | None] = mapped_column(String(255))
     resource: Mapped[dict[str, Any]]  # the finding's `resources[0]`, as the instance was when recorded
+    # what the instance's exposure changes in its content (`vigil.findings.exposure`): the Inspector score
+    # adjusted to its network, a listening process named; None when nothing
+    exposure: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
         # a page of one account's findings by severity, of one instance, and the default order

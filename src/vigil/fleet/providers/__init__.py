@@ -18,10 +18,13 @@ class ProviderError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FleetDescription:
-    """An account's instances and KMS keys as its provider describes them at one moment."""
+    """An account's instances and KMS keys as its provider describes them at one moment, and its network
+    (`network`: the EC2 and ELB APIs' Describe* shapes that `vigil.network.ec2` reads; None when the
+    provider knows nothing of it, as a fleet file without a `network:` section)."""
 
     instances: tuple[Instance, ...]
     kms_keys: tuple[KmsKey, ...] = ()
+    network: Mapping[str, Any] | None = None
 
 
 class Provider(Protocol):
