@@ -83,6 +83,9 @@ class Everyone:
     def scan_mode(self, account_id: str) -> str:
         return "EC2_HYBRID"
 
+    def deep_inspection_active(self, account_id: str) -> bool:
+        return True
+
     def deep_inspection_paths(self, account_id: str) -> tuple[str, ...]:
         return ()
 

@@ -79,6 +79,9 @@ class RecordingFindings:
     purged: list[dt.datetime] = field(default_factory=list)
 
     open: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
+    network: list[tuple[str, list[Any]]] = field(default_factory=list)
+    network_closed: list[str] = field(default_factory=list)
+    reexposed: list[str] = field(default_factory=list)
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         self.evaluations.append((instance, evaluation, now))
@@ -114,8 +117,21 @@ class RecordingFindings:
         keys = [(i.account_id, i.instance_id) for i in instances]
         return {k: {v: set(n) for v, n in self.open[k].items()} for k in keys if k in self.open}
 
-    def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
+    def close_instance(
+        self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str, packages_only: bool = False
+    ) -> None:
         self.closed.append((account_id, instance_id, reason))
+
+    def record_network(self, analysed: Sequence[tuple[Instance, Sequence[Any]]], now: dt.datetime) -> None:
+        self.network.extend((instance.instance_id, list(findings)) for instance, findings in analysed)
+
+    def close_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> int:
+        self.network_closed.extend(instance_ids)
+        return len(instance_ids)
+
+    def reexpose(self, instances: Sequence[Instance], now: dt.datetime) -> int:
+        self.reexposed.extend(i.instance_id for i in instances)
+        return 0
 
     def purge(self, now: dt.datetime) -> int:
         self.purged.append(now)

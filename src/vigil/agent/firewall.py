@@ -35,6 +35,8 @@ MAX_OUTPUT = 16 * 1024 * 1024
 MAX_RULES = 5000
 MAX_STEPS = 2_000_000  # rule evaluations over all (family, protocol, port range) points
 MAX_NOTES = 20
+MAX_NOTE_LENGTH = 1024
+MAX_SUMMARY_RULES = 4 * (2 * MAX_RULES + 1)  # disjoint ranges per protocol and family: a bound, not a guess
 MAX_DEPTH = 32
 PORTS = ((1, 65535),)
 PROTOCOLS = ("tcp", "udp")
@@ -56,6 +58,21 @@ class PortRule:
     to_port: int
     action: Action
     family: Family = "any"
+
+    @classmethod
+    def from_json(cls, document: Any, where: str = "rule") -> PortRule:
+        """`to_json`'s document, read strictly (ValueError)."""
+        fields = _members(document, where, {"protocol", "from", "to", "action", "family"})
+        low, high = _port_of(fields["from"], f"{where}.from"), _port_of(fields["to"], f"{where}.to")
+        if low > high:
+            raise ValueError(f"{where}: from {low} is above to {high}")
+        return cls(
+            _choice(fields["protocol"], f"{where}.protocol", PROTOCOLS),
+            low,
+            high,
+            _choice(fields["action"], f"{where}.action", ("accept", "drop", "reject", "unknown")),
+            _choice(fields["family"], f"{where}.family", ("any", *FAMILIES)),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +117,51 @@ class FirewallVerdict:
             "notes": self.notes,
         }
 
+    @classmethod
+    def from_json(cls, document: Any) -> FirewallVerdict:
+        """`to_json`'s document, read strictly: it comes from an agent (ValueError saying what is wrong)."""
+        fields = _members(document, "firewall", {"tool", "inputPolicy", "rules", "exact"}, {"notes"})
+        rules, notes = fields["rules"], fields.get("notes", [])
+        if not isinstance(rules, list) or len(rules) > MAX_SUMMARY_RULES:
+            raise ValueError(f"firewall.rules: a list of at most {MAX_SUMMARY_RULES} rules")
+        if not isinstance(notes, list) or len(notes) > MAX_NOTES:
+            raise ValueError(f"firewall.notes: a list of at most {MAX_NOTES} notes")
+        if not all(isinstance(n, str) and len(n) <= MAX_NOTE_LENGTH and "\x00" not in n for n in notes):
+            raise ValueError(f"firewall.notes: each a string of at most {MAX_NOTE_LENGTH} characters, no NUL")
+        if not isinstance(fields["exact"], bool):
+            raise ValueError("firewall.exact: true or false")
+        return cls(
+            _choice(fields["tool"], "firewall.tool", ("nftables", "iptables")),
+            _choice(fields["inputPolicy"], "firewall.inputPolicy", ("accept", "drop")),
+            [PortRule.from_json(rule, f"firewall.rules[{i}]") for i, rule in enumerate(rules)],
+            fields["exact"],
+            list(notes),
+        )
+
+
+def _members(document: Any, where: str, required: set[str], optional: frozenset[str] | set[str] = frozenset()
+             ) -> dict[str, Any]:  # fmt: skip
+    if not isinstance(document, dict):
+        raise ValueError(f"{where}: an object")
+    missing, unknown = required - document.keys(), document.keys() - required - optional
+    if missing or unknown:
+        raise ValueError(f"{where}: members {sorted(required)} (missing {sorted(missing)}, unknown "
+                         f"{sorted(str(k)[:40] for k in unknown)[:5]})")  # fmt: skip
+    return document
+
+
+def _choice(value: Any, where: str, choices: Sequence[str]) -> Any:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{where}: one of {', '.join(choices)}")
+    return value
+
+
+def _port_of(value: Any, where: str) -> int:
+    try:
+        return _port(value)
+    except ValueError:
+        raise ValueError(f"{where}: a port, 0 to 65535") from None
+
 
 # -- the ruleset, as read from either tool ---------------------------------------------------------------
 
@@ -142,7 +204,7 @@ class Ruleset:
     def note(self, text: str, *, inexact: bool = True) -> None:
         self.exact = self.exact and not inexact
         if len(self.notes) < MAX_NOTES:
-            self.notes.append(text)
+            self.notes.append(text[:MAX_NOTE_LENGTH])
 
     def add(self, chain: str, rule: Rule | None) -> None:
         if rule is None:

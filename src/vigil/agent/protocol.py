@@ -9,6 +9,11 @@ An inventory is sent whole or as a diff against the last one the server accepted
 `packages` given as edits of the base's package list (`["=", start, end]` keeps the base's packages
 [start, end), `["+", [package, …]]` adds these). The result must have the content hash the agent claims, so
 a diff applied to the wrong base is refused and the agent sends the whole inventory instead.
+
+A heartbeat's `network` member is the host's listening sockets and firewall verdict (`{digest, listeners,
+firewall}`), or only the digest when the server's answer said it holds that report already (`{"digest"}`
+in the answer's `network`). The server refuses a bad report in the answer's `network.error` and the rest
+of the heartbeat stands: a report the server cannot take must not cost the agent its configuration.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ REGISTER = PREFIX + "/register"
 HEARTBEAT = PREFIX + "/heartbeat"
 INVENTORY = PREFIX + "/inventory"
 ROTATE = PREFIX + "/rotate"
+NETWORK_MEMBER = "network"
 
 AGENT_HEADER = "x-vigil-agent"
 DATE_HEADER = "x-vigil-date"
@@ -83,6 +89,12 @@ def signed_headers(
         CONTENT_HEADER: body_hash(body),
         SIGNATURE_HEADER: signature(secret, method, path, date, nonce, body, agent_id),
     }
+
+
+def network_digest(listeners: Sequence[Mapping[str, Any]], firewall: Mapping[str, Any] | None) -> str:
+    """The digest of a heartbeat's network report (its listeners and firewall verdict): a heartbeat carries
+    the report only when it differs from the one the server holds, and this digest otherwise."""
+    return hashlib.sha256(_canonical({"listeners": listeners, "firewall": firewall}).encode()).hexdigest()
 
 
 def parse_date(text: str) -> dt.datetime:

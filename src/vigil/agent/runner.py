@@ -7,6 +7,9 @@ collector, the watcher the loop waits on), so tests drive the loop without real 
 Delivery keeps at most one inventory per kind: a newer collection replaces the pending one, which stays on
 disk until the server accepts it, so a restart loses nothing. An inventory is sent as a diff against the
 last accepted one when that is smaller, and as `unchanged` when the server already has its content.
+
+Each heartbeat carries the network report (`listening`): whole when it differs from the one the server
+said it holds, its digest otherwise; a report the server refused is not sent again until it changes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import vigil
 from vigil.agent import protocol
 from vigil.agent.backoff import Backoff
 from vigil.agent.collect import CollectionConfig, Interrupted
+from vigil.agent.listening import NetworkReport
 from vigil.agent.state import KINDS, Identity, StateDir, StateError, StoredInventory
 from vigil.agent.transport import CertificateError, ServerError, TransportError
 from vigil.agent.watch import Debounce, Watcher
@@ -61,6 +65,12 @@ class Collector(Protocol):
     ) -> StoredInventory: ...
 
 
+class NetworkSource(Protocol):
+    """`listening.NetworkReporter`."""
+
+    def report(self) -> NetworkReport: ...
+
+
 class AgentRunner:
     """One registered agent's loop. `run()` until `stop()`; `step()` and `wait()` are its two halves."""
 
@@ -77,6 +87,7 @@ class AgentRunner:
         heartbeat_every: float = HEARTBEAT_SECONDS,
         debounce: Debounce | None = None,
         max_refusals: int = MAX_REFUSALS,
+        network: NetworkSource | None = None,
     ) -> None:
         self.identity = identity
         self.state = state
@@ -88,6 +99,7 @@ class AgentRunner:
         self.heartbeat_every = heartbeat_every
         self.debounce = debounce or Debounce()
         self.max_refusals = max_refusals
+        self.network = network
         self.config = CollectionConfig()  # the defaults until a heartbeat says otherwise
         self.excluded = False
         self.heartbeats = 0  # successful ones
@@ -99,6 +111,8 @@ class AgentRunner:
         self._last_collected = state.last_collected()
         self._accepted = {k: a.content_hash for k in KINDS if (a := state.accepted(k)) is not None}
         self._pending = {k for k in KINDS if state.pending(k) is not None}
+        self._network_held: str | None = None  # the digest of the network report the server holds
+        self._network_refused: str | None = None  # the last one it refused: not sent again
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -156,11 +170,17 @@ class AgentRunner:
             "agentVersion": vigil.__version__,
             "inventory": {kind: self._accepted.get(kind) for kind in KINDS},
         }
+        report = self._network_report()
+        if report is not None:
+            known = report.digest in (self._network_held, self._network_refused)
+            payload[protocol.NETWORK_MEMBER] = report.member(report.digest if known else self._network_held)
         try:
             answer = self.client.heartbeat(payload)
         except TransportError as exc:
             self._failed("heartbeat", exc)
             return
+        if report is not None:
+            self._network_answered(report, answer.get(protocol.NETWORK_MEMBER))
         self._succeeded()
         self.heartbeats += 1
         self._next_heartbeat = self.clock() + self.heartbeat_every
@@ -180,6 +200,28 @@ class AgentRunner:
                 self.config = config
         if answer.get("rotateSecret") is True:
             self._rotate()
+
+    def _network_report(self) -> NetworkReport | None:
+        """This heartbeat's network report; None while excluded, or when it cannot be made (logged: the
+        heartbeat must go on)."""
+        if self.network is None or self.excluded:
+            return None
+        try:
+            return self.network.report()
+        except Exception:
+            log.exception("network report: it could not be made")
+            return None
+
+    def _network_answered(self, report: NetworkReport, answer: Any) -> None:
+        if not isinstance(answer, dict):
+            return  # a server that does not read network reports
+        held = answer.get("digest")
+        self._network_held = held if isinstance(held, str) else None
+        error = answer.get("error")
+        if isinstance(error, dict) and self._network_held != report.digest:
+            if self._network_refused != report.digest:
+                log.warning("network report refused: %s: %s", error.get("code"), error.get("message"))
+            self._network_refused = report.digest
 
     def _rotate(self) -> None:
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vigil.agent.backoff import Backoff
 from vigil.agent.collect import InventoryCollector
+from vigil.agent.listening import NetworkReporter
 from vigil.agent.runner import HEARTBEAT_SECONDS, AgentRunner
 from vigil.agent.state import StateDir, StateError
 from vigil.agent.transport import AgentClient, Connection, Pin, ServerURL, pinned_context
@@ -57,6 +58,7 @@ def open_agent(
         clock=clock,
         backoff=backoff,
         heartbeat_every=heartbeat_every,
+        network=NetworkReporter(root),
     )
 
 

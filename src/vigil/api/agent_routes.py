@@ -1,5 +1,9 @@
 """The agent protocol's routes under `/agent/v1/` (DESIGN §7): register, heartbeat, inventory, rotate.
 
+A heartbeat's network report (the host's listeners and firewall verdict) is stored under the signing
+agent's instance; a bad one is refused in the answer's `network.error` while the rest of the heartbeat is
+answered as usual (see `vigil.agent.protocol`).
+
 Mounted beside the Inspector API; the signing gate bounds their bodies but leaves their signatures (an
 agent's secret, not an account's SigV4 keys) to `AgentRegistry.authenticate`. Errors are JSON
 `{"code", "message"}` with the status the refusal carries.
@@ -15,9 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vigil.agent.protocol import NETWORK_MEMBER
 from vigil.clock import Clock
 from vigil.fleet.agents import AgentIdentity, AgentRefused, AgentRegistry
 from vigil.fleet.instances import get_instance
+from vigil.fleet.listeners import ListenerReports
 from vigil.fleet.ports import AccountsDirectory
 from vigil.scanning.agent_intake import InventoryIntake
 
@@ -41,9 +47,12 @@ def agent_api(
     accounts: AccountsDirectory,
     clock: Clock,
     is_excluded: Callable[[str, str], bool],
+    listeners: ListenerReports | None = None,
 ) -> FastAPI:
-    """The agent protocol as an app to mount at `/agent/v1`."""
+    """The agent protocol as an app to mount at `/agent/v1` (`listeners` kept in the registry's store unless
+    given)."""
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    reports = listeners if listeners is not None else ListenerReports(registry.sessions)
 
     @api.exception_handler(AgentRefused)
     async def refused(_: Request, error: AgentRefused) -> JSONResponse:
@@ -85,7 +94,7 @@ def agent_api(
             account = identity.account_id
             deep = accounts.deep_inspection_active(account)
             paths = accounts.deep_inspection_paths(account) if deep else ()
-            return {
+            answered: dict[str, Any] = {
                 "agentId": identity.agent_id,
                 "instanceId": identity.instance_id,
                 "excluded": is_excluded(account, identity.instance_id),
@@ -94,6 +103,10 @@ def agent_api(
                 "collect": configuration.collection(account, deep_inspection=deep, custom_paths=paths),
                 "associations": configuration.delivered(account, instance_id=identity.instance_id),
             }
+            if NETWORK_MEMBER in message:  # its own instance's only: the signature named the instance
+                network = message[NETWORK_MEMBER]
+                answered[NETWORK_MEMBER] = reports.heartbeat(account, identity.instance_id, network, clock())
+            return answered
 
         return await run_in_threadpool(answer)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from vigil.advisories.namespaces import os_namespace
 from vigil.enums import Severity
+from vigil.findings.inspector_score import base_score
 from vigil.findings.model import Finding, PackageVulnerabilityDetails, VulnerablePackage
 from vigil.findings.remediation import remediation
 from vigil.findings.scoring import EnrichmentReader, Scores, score
@@ -90,7 +91,7 @@ def _finding(
     with_fix = sum(p.fixed_in_version is not None for p in packages)
     advisory = top_match.evidence[0].advisory
     commands = sorted({p.remediation for p in packages if p.remediation})
-    v3 = next((c for c in top.cvss if c.version.startswith("3")), None)
+    base = base_score(top.cvss, inventory.os.id if inventory.os else None)
     names = ", ".join(sorted({p.name for p in packages}))
     return Finding(
         arn=finding_arn(resource, vuln_id),
@@ -122,7 +123,7 @@ def _finding(
         ),
         exploited_since=_timestamp(top.exploited_since),
         epss=top.epss,
-        inspector_score=v3,
+        inspector_score=base,
     )
 
 

@@ -6,6 +6,9 @@ is refused at attachment, and a later failure is recorded on the provider and ch
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ from vigil.fleet.model import Instance, InstanceState
 from vigil.fleet.providers import FleetDescription, Provider, ProviderError, provider_for
 from vigil.store.engine import transaction
 from vigil.store.fleet import InstanceRow, KmsKeyRow, ProviderRow
+from vigil.store.network import NetworkDescriptionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class DiscoveryReport:
     vanished: tuple[str, ...] = ()
     unchanged: int = 0
     error: str | None = None
+    network_changed: bool = False  # the provider's network description changed (or appeared, or went)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +50,7 @@ class DiscoveryReport:
             "terminated": list(self.terminated),
             "vanished": list(self.vanished),
             "unchanged": self.unchanged,
+            "networkChanged": self.network_changed,
             **({"error": self.error} if self.error else {}),
         }
 
@@ -172,6 +178,7 @@ def _apply(
             _vanish(row, now)
             changes.vanished.append(row.instance_id)
     _replace_keys(session, account_id, kind, description)
+    network_changed = _save_network(session, account_id, kind, description.network, now)
     return DiscoveryReport(
         account_id,
         kind,
@@ -182,7 +189,40 @@ def _apply(
         terminated=tuple(sorted(changes.terminated)),
         vanished=tuple(sorted(changes.vanished)),
         unchanged=changes.unchanged,
+        network_changed=network_changed,
     )
+
+
+def network_digest(description: Mapping[str, Any]) -> str:
+    """The digest of a network description's canonical JSON: discovery compares it to tell a change."""
+    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _save_network(
+    session: Session, account_id: str, kind: str, network: Mapping[str, Any] | None, now: dt.datetime
+) -> bool:
+    """Keep the provider's network description (or forget it: None); whether it changed."""
+    row = session.get(NetworkDescriptionRow, (account_id, kind))
+    if network is None:
+        if row is None:
+            return False
+        session.delete(row)
+        return True
+    digest = network_digest(network)
+    if row is None:
+        session.add(
+            NetworkDescriptionRow(
+                account_id=account_id, provider=kind, digest=digest, description=dict(network),
+                described_at=now, changed_at=now,
+            )
+        )  # fmt: skip
+        return True
+    row.described_at = now
+    if row.digest == digest:
+        return False
+    row.digest, row.description, row.changed_at = digest, dict(network), now
+    return True
 
 
 def _new_row(instance: Instance, now: dt.datetime) -> InstanceRow:

@@ -4,8 +4,8 @@ constructors). `create_app` wires the implementations named in each docstring.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from vigil.findings.evaluate import Evaluation
 from vigil.findings.model import Finding
@@ -66,9 +66,26 @@ class FindingsRecorder(Protocol):
         packages."""
         ...
 
-    def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
-        """The instance was terminated, excluded by tag or became ineligible: its findings are CLOSED (and
-        purged after 3 days); a stopped instance keeps its findings and is never passed here."""
+    def close_instance(
+        self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str, packages_only: bool = False
+    ) -> None:
+        """The instance was terminated, excluded by tag or became ineligible: its findings (`packages_only`:
+        its package findings) are CLOSED (and purged after 3 days); a stopped instance keeps its findings
+        and is never passed here."""
+        ...
+
+    def record_network(
+        self, analysed: Sequence[tuple[Instance, Sequence[Mapping[str, Any]]]], now: dt.datetime
+    ) -> None:
+        """Instances' network analyses: their NETWORK_REACHABILITY findings, with the same lifecycle."""
+        ...
+
+    def close_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> int:
+        """These instances' network findings close (no network description covers them any more)."""
+        ...
+
+    def reexpose(self, instances: Sequence[Instance], now: dt.datetime) -> int:
+        """The instances' exposure changed: their package findings' scores and descriptions follow it."""
         ...
 
     def purge(self, now: dt.datetime) -> int:

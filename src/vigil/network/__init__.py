@@ -1,10 +1,13 @@
 """Network reachability: which ports of which instances are open from outside their VPC, and how.
 
 A pure library: `analyze(Topology)` gives an `Analysis` whose `findings` are `Reachability` records;
-`Analysis.update(group)` re-analyses after one security group changes.
+`Analysis.update(group)` re-analyses after one security group changes. `topology_from_description` reads a
+network description (the EC2 and ELB APIs' Describe* shapes) into a `Topology`; `description_digest` tells
+whether a description changed.
 """
 
 from vigil.network.analysis import Analysis, analyze
+from vigil.network.ec2 import NetworkDescriptionError, description_digest, topology_from_description
 from vigil.network.model import (
     InternetGateway,
     Listener,
@@ -38,6 +41,7 @@ __all__ = [
     "NatGateway",
     "NetworkAcl",
     "NetworkAclEntry",
+    "NetworkDescriptionError",
     "NetworkInterface",
     "Reachability",
     "Route",
@@ -53,4 +57,6 @@ __all__ = [
     "VpcPeeringConnection",
     "VpnGateway",
     "analyze",
+    "description_digest",
+    "topology_from_description",
 ]

@@ -29,6 +29,7 @@ AGENTLESS = "EC2_AGENTLESS"  # a covered resource's scanMode when agentless scan
 ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"
 EC2_INSTANCE = "AWS_EC2_INSTANCE"
 PACKAGE = "PACKAGE"
+NETWORK = "NETWORK"
 
 MAX_VOLUMES = 7  # fewer than 8 attached volumes
 MAX_TOTAL_GIB = 1200
@@ -85,12 +86,15 @@ def agentless_ineligibility(instance: Instance) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
-    """One covered resource (`CoveredResource`): an instance, for scan type PACKAGE."""
+    """One covered resource (`CoveredResource`): an instance, for scan type PACKAGE or NETWORK (where its
+    network is described: `network_coverage`)."""
 
     record: InstanceRecord
     status_code: str
     reason: str
-    scan_mode: str
+    scan_mode: str | None  # None for NETWORK: no mode scans a network
+    scan_type: str = PACKAGE
+    scanned_at: dt.datetime | None = None  # NETWORK: the last analysis
 
     @property
     def instance(self) -> Instance:
@@ -98,7 +102,7 @@ class Coverage:
 
     @property
     def last_scanned_at(self) -> dt.datetime | None:
-        return self.record.last_scanned_at
+        return self.scanned_at if self.scan_type == NETWORK else self.record.last_scanned_at
 
     def to_json(self) -> dict[str, Any]:
         """Inspector's `CoveredResource`, timestamps as epoch seconds (rest-json's form)."""
@@ -110,11 +114,12 @@ class Coverage:
             "resourceType": EC2_INSTANCE,
             "resourceId": instance.instance_id,
             "accountId": instance.account_id,
-            "scanType": PACKAGE,
+            "scanType": self.scan_type,
             "scanStatus": {"statusCode": self.status_code, "reason": self.reason},
             "resourceMetadata": {"ec2": ec2},
-            "scanMode": self.scan_mode,
         }
+        if self.scan_mode is not None:
+            data["scanMode"] = self.scan_mode
         if self.last_scanned_at is not None:
             data["lastScannedAt"] = epoch(self.last_scanned_at)
         return data
@@ -134,6 +139,22 @@ def coverage_of(
     mode, reason = _reason(record, account_mode, scanning, agent, deep_inspection, now)
     status = ACTIVE if reason in _ACTIVE_REASONS else INACTIVE
     return Coverage(record, status, reason, mode)
+
+
+def network_coverage(record: InstanceRecord, analyzed_at: dt.datetime | None) -> Coverage:
+    """The instance's NETWORK coverage, where its provider describes its network: ACTIVE once analysed while
+    it runs (`analyzed_at`: the analysis that covered it), INACTIVE when terminated, excluded or stopped."""
+    instance = record.instance
+    if instance.state is InstanceState.TERMINATED:
+        reason = RESOURCE_TERMINATED
+    elif instance.excluded:
+        reason = EXCLUDED_BY_TAG
+    elif instance.state is InstanceState.STOPPED:
+        reason = EC2_INSTANCE_STOPPED
+    else:
+        reason = SUCCESSFUL if analyzed_at is not None else PENDING_INITIAL_SCAN
+    status = ACTIVE if reason in _ACTIVE_REASONS else INACTIVE
+    return Coverage(record, status, reason, None, NETWORK, analyzed_at)
 
 
 def agent_based(agent: AgentState | None, now: dt.datetime | None) -> bool:

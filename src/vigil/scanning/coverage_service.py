@@ -9,15 +9,17 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.clock import Clock, system_clock
 from vigil.fleet.agents import AgentState, agent_states
 from vigil.fleet.instances import Descriptions, InstanceRecord, instances_of
 from vigil.fleet.ports import AccountsDirectory
-from vigil.scanning.coverage import EC2_INSTANCE, Coverage, coverage_of
+from vigil.scanning.coverage import EC2_INSTANCE, Coverage, coverage_of, network_coverage
 from vigil.scanning.filters import FilterError, compile_criteria, decode_token, encode_token
 from vigil.scanning.scans import ScanLog
+from vigil.store.network import NetworkDescriptionRow, NetworkExposureRow
 
 DEFAULT_PAGE = 100
 GROUPS_PER_PAGE = 5  # `countsByGroup` holds at most five groups
@@ -70,7 +72,17 @@ class CoverageService:
     def covered(
         self, account_ids: Collection[str], *, instance_ids: Collection[str] | None = None
     ) -> list[Coverage]:
-        """The coverage of every instance of these accounts that is enabled, in (account, id) order."""
+        """The PACKAGE coverage of each instance of these accounts that is enabled, in (account, id) order."""
+        return self._covered(account_ids, instance_ids, network=False)
+
+    def listed(self, account_ids: Collection[str]) -> list[Coverage]:
+        """What `ListCoverage` lists: each instance's PACKAGE coverage and, where its provider describes its
+        network, its NETWORK coverage, in (account, id, scan type) order."""
+        return self._covered(account_ids, None, network=True)
+
+    def _covered(
+        self, account_ids: Collection[str], instance_ids: Collection[str] | None, *, network: bool
+    ) -> list[Coverage]:
         enabled = set(self.accounts.enabled_accounts()) & set(account_ids)
         if not enabled:
             return []
@@ -83,10 +95,13 @@ class CoverageService:
             records = instances_of(
                 session, enabled, instance_ids=instance_ids, descriptions=self.descriptions
             )
-        return [
-            self.of(record, modes[record.instance.account_id], running, agents, deep, now)
-            for record in records
-        ]
+            described, analysed = _networks(session, enabled) if network else (set(), {})
+        listed = []
+        for record in records:
+            listed.append(self.of(record, modes[record.instance.account_id], running, agents, deep, now))
+            if (record.instance.account_id, record.instance.provider) in described:
+                listed.append(network_coverage(record, analysed.get(record.key)))
+        return listed
 
     @staticmethod
     def of(
@@ -116,10 +131,10 @@ class CoverageService:
     ) -> CoveragePage:
         """One page of `ListCoverage` (FilterError on a filter or token it cannot apply)."""
         wanted = compile_criteria(criteria)
-        after = decode_token(next_token, 2)
+        after = decode_token(next_token, 3)
         limit = max_results or DEFAULT_PAGE
         matching = [
-            c for c in self.covered(account_ids) if wanted(c) and (after is None or _key(c) > tuple(after))
+            c for c in self.listed(account_ids) if wanted(c) and (after is None or _key(c) > tuple(after))
         ]
         shown = matching[:limit]
         token = encode_token(_key(shown[-1])) if len(matching) > limit else None
@@ -135,7 +150,7 @@ class CoverageService:
     ) -> CoverageStatistics:
         """`ListCoverageStatistics`: how many covered resources match, and per group (five groups a page)."""
         wanted = compile_criteria(criteria)
-        matching = [c for c in self.covered(account_ids) if wanted(c)]
+        matching = [c for c in self.listed(account_ids) if wanted(c)]
         if group_by is None:
             if next_token:
                 raise FilterError("nextToken", "there is no next page without groupBy")
@@ -151,5 +166,31 @@ class CoverageService:
         return CoverageStatistics(groups, len(matching), token)
 
 
-def _key(coverage: Coverage) -> tuple[str, str]:
-    return coverage.instance.account_id, coverage.instance.instance_id
+def _key(coverage: Coverage) -> tuple[str, str, str]:
+    return coverage.instance.account_id, coverage.instance.instance_id, coverage.scan_type
+
+
+def _networks(
+    session: Session, account_ids: Collection[str]
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], dt.datetime]]:
+    """The (account, provider) pairs with a network description, and each analysed instance's analysis."""
+    accounts = sorted(account_ids)
+    described = {
+        (account, provider)
+        for account, provider in session.execute(
+            select(NetworkDescriptionRow.account_id, NetworkDescriptionRow.provider).where(
+                NetworkDescriptionRow.account_id.in_(accounts)
+            )
+        )
+    }
+    if not described:
+        return described, {}
+    analysed = {
+        (account, instance): at
+        for account, instance, at in session.execute(
+            select(
+                NetworkExposureRow.account_id, NetworkExposureRow.instance_id, NetworkExposureRow.analyzed_at
+            ).where(NetworkExposureRow.account_id.in_(accounts))
+        )
+    }
+    return described, analysed

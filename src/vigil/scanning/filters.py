@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vigil.scanning.coverage import EC2_INSTANCE, PACKAGE, Coverage
+from vigil.scanning.coverage import EC2_INSTANCE, Coverage
 
 STRING_COMPARISONS = frozenset({"EQUALS", "NOT_EQUALS"})
 MAP_COMPARISONS = frozenset({"EQUALS"})
@@ -25,7 +25,7 @@ _STRINGS: dict[str, Callable[[Coverage], str | None]] = {
     "accountId": lambda c: c.instance.account_id,
     "resourceId": lambda c: c.instance.instance_id,
     "resourceType": lambda c: EC2_INSTANCE,
-    "scanType": lambda c: PACKAGE,
+    "scanType": lambda c: c.scan_type,
     "scanMode": lambda c: c.scan_mode,
 }
 _MAPS: dict[str, Callable[[Coverage], Mapping[str, str]]] = {"ec2InstanceTags": lambda c: c.instance.tags}

@@ -1,7 +1,8 @@
 """After discovery or a scan: what an instance's coverage now means for its findings and its usage.
 
-An instance that became terminated, excluded by tag, ineligible or unmanaged has its findings closed once
-(the findings service purges them after 3 days); a stopped one keeps them. Usage is metered from the same
+An instance that became terminated or excluded by tag has its findings closed once, one that became
+ineligible or unmanaged its package findings (the findings service purges them after 3 days); a stopped one
+keeps them. Usage is metered from the same
 coverage.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.fleet.ports import FindingsRecorder
-from vigil.scanning.coverage import CLOSING_REASONS
+from vigil.scanning.coverage import CLOSING_REASONS, EXCLUDED_BY_TAG, RESOURCE_TERMINATED
 from vigil.scanning.coverage_service import CoverageService
 from vigil.scanning.usage import meter
 from vigil.store.engine import transaction
@@ -38,7 +39,9 @@ def reconcile(
         if c.reason in CLOSING_REASONS and c.record.closed_reason != c.reason
     ]
     for instance_id, reason in closing:
-        findings.close_instance(account_id, instance_id, now, reason=reason)
+        # gone or excluded: every finding; not scannable for packages (OS, storage, agent): those alone
+        packages_only = reason not in (RESOURCE_TERMINATED, EXCLUDED_BY_TAG)
+        findings.close_instance(account_id, instance_id, now, reason=reason, packages_only=packages_only)
     with transaction(sessions) as session:
         for instance_id, reason in closing:
             row = session.get(InstanceRow, (account_id, instance_id))

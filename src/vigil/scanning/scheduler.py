@@ -8,7 +8,9 @@
 - instances whose agent delivers fresh inventories are left to it; one whose agent went silent for 7 days
   falls back to an agentless scan at the next check (where eligible);
 - purge, sweep and the associations' reconcile (both also at start) and the feed update, each on its
-  period, remembered across restarts.
+  period, remembered across restarts;
+- each account's network analysis every `network`, and at the next check after discovery saw its network
+  description change or an agent reported other listeners.
 
 `tick` does the deciding and nothing else; the server calls it from a thread (`start`), tests call it after
 moving the injected clock.
@@ -36,6 +38,7 @@ from vigil.scanning.coverage import (
     is_due,
 )
 from vigil.scanning.executor import Executor
+from vigil.scanning.network_scan import due_accounts
 from vigil.scanning.reevaluation import STATE_KEY
 from vigil.scanning.scans import UNFINISHED, ScanConflict, ScanLog
 from vigil.scanning.services import FleetServices
@@ -52,6 +55,7 @@ class Scheduler:
         self.executor = executor
         self.resolution = resolution
         self._checked: dt.datetime | None = None
+        self._network_handed: dict[str, dt.datetime] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -108,6 +112,7 @@ class Scheduler:
         if self._checked is None or now - self._checked >= schedule.reevaluate:
             self._checked = now
             submitted += self._queue_due_scans(now)
+            submitted += self._networks(now)
             if self._advisories_changed():
                 self.executor.submit("reevaluate")
                 submitted.append("reevaluate")
@@ -124,6 +129,19 @@ class Scheduler:
             if last is None or now - last >= self.services.schedule.discovery:
                 self.executor.submit("discover", account_id=provider.account_id, kind=provider.kind)
                 submitted.append(f"discover:{provider.account_id}")
+        return submitted
+
+    def _networks(self, now: dt.datetime) -> list[str]:
+        """A network analysis of each account whose is due (`network_scan.due_accounts`), unless one was
+        handed out for it within the last check and has not ended."""
+        submitted = []
+        for account_id in due_accounts(self.services.sessions, now, self.services.schedule.network):
+            handed = self._network_handed.get(account_id)
+            if handed is not None and now - handed < 2 * self.services.schedule.reevaluate:
+                continue
+            self._network_handed[account_id] = now
+            self.executor.submit("analyze_network", account_id=account_id)
+            submitted.append(f"analyze_network:{account_id}")
         return submitted
 
     def _advisories_changed(self) -> bool:

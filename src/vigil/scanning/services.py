@@ -37,6 +37,7 @@ class Schedule:
     reevaluate: dt.timedelta = dt.timedelta(seconds=30)
     sweep: dt.timedelta = dt.timedelta(hours=1)
     reconcile: dt.timedelta = dt.timedelta(minutes=30)  # Inspector's associations re-created if deleted
+    network: dt.timedelta = dt.timedelta(hours=24)  # each account's network reachability analysis
 
     @classmethod
     def of(cls, durations: Mapping[str, dt.timedelta]) -> Schedule:

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from vigil.fleet import discovery
 from vigil.fleet.model import InstanceState
 from vigil.scanning import usage
+from vigil.scanning.network_scan import analyze_network
 from vigil.scanning.reconcile import reconcile
 from vigil.scanning.reevaluation import evaluate_inventory, reevaluate
 from vigil.scanning.scans import UNFINISHED
@@ -128,4 +129,5 @@ TASKS: dict[str, Callable[..., Any]] = {
     "reconcile_associations": reconcile_associations,
     "update_feeds": update_feeds,
     "write_report": write_report,
+    "analyze_network": analyze_network,
 }

@@ -22,9 +22,11 @@ from vigil.api.inspector_ops import reports as reports_ops
 from vigil.api.vigil_routes import database as database_routes
 from vigil.api.vigil_routes.activations import activations_router
 from vigil.api.vigil_routes.associations import associations_router
+from vigil.api.vigil_routes.findings import findings_router
 from vigil.api.vigil_routes.instances import instances_router
 from vigil.api.vigil_routes.providers import providers_router
 from vigil.api.vigil_routes.scans import scans_router
+from vigil.findings.service.exposures import FindingExposures
 from vigil.fleet.agents import AgentState, agent_states
 from vigil.scanning.agent_intake import InventoryIntake
 from vigil.scanning.operations import FleetOperations
@@ -72,6 +74,7 @@ def assemble(runtime: Runtime) -> Parts:
             providers_router(fleet, settings.path(FLEETS_DIR), operator=runtime.is_management_account),
             instances_router(fleet),
             scans_router(fleet),
+            findings_router(FindingExposures(runtime.sessions)),
             associations_router(runtime.associations),
             activations_router(runtime.activations, runtime.agents, runtime.clock, states),
         ),

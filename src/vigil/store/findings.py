@@ -52,6 +52,10 @@ class FindingRow(Base):
     # what the instance's exposure changes in its content (`vigil.findings.exposure`): the Inspector score
     # adjusted to its network, a listening process named; None when nothing
     exposure: Mapped[dict[str, Any] | None]
+    # a network finding's protocol and open port range (filters `networkProtocol`, `portRange`)
+    network_protocol: Mapped[str | None] = mapped_column(String(8))
+    open_port_begin: Mapped[int | None]
+    open_port_end: Mapped[int | None]
 
     __table_args__ = (
         # a page of one account's findings by severity, of one instance, and the default order

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from vigil.store import accounts, agents, filters, findings, fleet, inventories, network, reports, scans
+from vigil.store import (
+    accounts,
+    agents,
+    filters,
+    findings,
+    fleet,
+    inventories,
+    network,
+    reports,
+    scans,
+)
 from vigil.store.base import Base
 
-__all__ = ["Base", "accounts", "agents", "filters", "findings", "fleet", "inventories", "network", "reports", "scans"]
+__all__ = [
+    "Base",
+    "accounts",
+    "agents",
+    "filters",
+    "findings",
+    "fleet",
+    "inventories",
+    "network",
+    "reports",
+    "scans",
+]

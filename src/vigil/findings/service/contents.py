@@ -41,6 +41,8 @@ class Content:
         """The finding row's columns that its content decides (filters, sorts, aggregations)."""
         body = self.body
         details = body.get("packageVulnerabilityDetails", {})
+        network = body.get("networkReachabilityDetails", {})
+        ports = network.get("openPortRange", {})
         return {
             "content": self.digest,
             "finding_type": body["type"],
@@ -53,6 +55,9 @@ class Content:
             "exploit_available": body.get("exploitAvailable"),
             "vulnerability_source": details.get("source"),
             "vendor_severity": details.get("vendorSeverity"),
+            "network_protocol": network.get("protocol"),
+            "open_port_begin": ports.get("begin"),
+            "open_port_end": ports.get("end"),
         }
 
 

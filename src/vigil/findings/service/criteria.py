@@ -1,9 +1,10 @@
 """Inspector's `FilterCriteria`, read once and compiled to SQL over the findings store.
 
 Every member of the model's `FilterCriteria` is known here (`MEMBERS`). Those that describe EC2 package
-findings are compiled to their columns; the others (ECR images, Lambda functions, code repositories, network
-paths, other clouds) describe attributes no finding of Vigil has, so they are compared as absent: `EQUALS`
-and `PREFIX` match nothing, `NOT_EQUALS` everything, and a range matches nothing.
+findings, and network findings' protocol and open port range (`portRange`: the ranges meet), are compiled to
+their columns; the others (ECR images, Lambda functions, code repositories, other clouds, and a network
+path's components, which no column holds) are compared as absent: `EQUALS` and `PREFIX` match nothing,
+`NOT_EQUALS` everything, and a range matches nothing.
 
 Inspector combines the filters of one member this way: its `EQUALS` and `PREFIX` filters any of which may
 match, and its `NOT_EQUALS` filters all of which must; ranges and tag filters any of which may match. The
@@ -85,6 +86,7 @@ COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "updatedAt": FindingRow.updated_at,
     "inspectorScore": FindingRow.inspector_score,
     "epssScore": FindingRow.epss_score,
+    "networkProtocol": FindingRow.network_protocol,
 }
 """The members compiled to a column of the finding; `severity`, `relatedVulnerabilities`, `resourceTags` and
 `vulnerablePackages` have their own compilers; every other member is absent from Vigil's findings."""
@@ -314,12 +316,24 @@ def _member(name: str, terms: tuple[Term, ...]) -> ColumnElement[bool]:
     if kind is Kind.STRING:
         compile_one = _STRING_COMPILERS.get(name) or _column_string(COLUMNS.get(name))
         return _strings([t for t in terms if isinstance(t, StringTerm)], compile_one)
-    if kind in (Kind.DATE, Kind.NUMBER, Kind.PORT):
+    if kind is Kind.PORT:
+        return or_(*(_open_ports(t) for t in terms if isinstance(t, RangeTerm)))
+    if kind in (Kind.DATE, Kind.NUMBER):
         column = COLUMNS.get(name)
         return or_(*(_in_range(column, t) for t in terms if isinstance(t, RangeTerm)))
     if kind is Kind.MAP:
         return or_(*(_tagged(t) for t in terms if isinstance(t, TagTerm)))
     return or_(*(_has_package(t) for t in terms if isinstance(t, PackageTerm)))
+
+
+def _open_ports(term: RangeTerm) -> ColumnElement[bool]:
+    """A network finding whose open port range meets the filter's (a package finding has none)."""
+    parts = [FindingRow.open_port_begin.is_not(None)]
+    if term.high is not None:
+        parts.append(FindingRow.open_port_begin <= term.high)
+    if term.low is not None:
+        parts.append(FindingRow.open_port_end >= term.low)
+    return and_(*parts)
 
 
 def string_condition(column: Any, criteria: Criteria) -> ColumnElement[bool]:

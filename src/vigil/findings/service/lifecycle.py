@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, text, update
@@ -19,8 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.findings.evaluate import Evaluation
+from vigil.findings.exposure import Exposure, overlay
 from vigil.findings.inspector import Resource, finding_arn
-from vigil.findings.model import EC2_INSTANCE, Finding, clip
+from vigil.findings.model import EC2_INSTANCE, PACKAGE_VULNERABILITY, Finding, clip
+from vigil.findings.network import NETWORK_REACHABILITY
 from vigil.findings.service.contents import (
     Content,
     described_resource,
@@ -28,10 +30,17 @@ from vigil.findings.service.contents import (
     insert_many,
     save_contents,
 )
+from vigil.findings.service.exposures import stored_exposures
 from vigil.findings.service.suppression import ACTIVE, CLOSED, suppress
 from vigil.fleet.model import Instance
 from vigil.store.engine import transaction
-from vigil.store.findings import FindingPackageRow, FindingResourceRow, FindingResourceTagRow, FindingRow
+from vigil.store.findings import (
+    FindingContentRow,
+    FindingPackageRow,
+    FindingResourceRow,
+    FindingResourceTagRow,
+    FindingRow,
+)
 
 REOPEN_WITHIN = dt.timedelta(days=7)
 PURGE_REMEDIATED_AFTER = dt.timedelta(days=30)
@@ -49,13 +58,31 @@ def own_filters_only(session: Session, account_id: str) -> Collection[str]:
     return (account_id,)
 
 
+# the instances' exposures (network analysis, agents' listener reports), read in the caller's transaction
+Exposures = Callable[[Session, Sequence[Instance]], Mapping[tuple[str, str], Exposure]]
+
+
+def no_exposures(session: Session, instances: Sequence[Instance]) -> Mapping[tuple[str, str], Exposure]:
+    return {}
+
+
+Prepared = tuple[Instance, dict[str, tuple[Content, dict[str, Any]]], str | None]
+
+
 class FindingsService:
     """Implements `FindingsRecorder` over the store; `filter_owners` says whose filters suppress whose
     findings (the organization)."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, filter_owners: FilterOwners = own_filters_only):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        filter_owners: FilterOwners = own_filters_only,
+        exposures: Exposures = stored_exposures,
+    ) -> None:
         self._sessions = sessions
         self.filter_owners = filter_owners
+        self.exposures = exposures
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         self.record_many([(instance, evaluation)], now)
@@ -63,7 +90,7 @@ class FindingsService:
     def record_many(self, evaluated: Sequence[tuple[Instance, Evaluation]], now: dt.datetime) -> None:
         """Several instances' evaluations (the holders of one inventory) recorded in one transaction, each
         as `record` records one: the store writes the index pages they share once."""
-        prepared: list[tuple[Instance, dict[str, tuple[Content, dict[str, Any]]], str | None]] = []
+        prepared: list[Prepared] = []
         # the holders of one inventory have the same findings but for their names (`evaluate_instances`
         # shares the members): each content is worked out once, known by the identity of its members
         contents: dict[tuple[int, ...], Content] = {}
@@ -80,6 +107,30 @@ class FindingsService:
                 findings[finding.arn] = (content, described_resource(_named(finding), instance))
             platform = next((r["details"]["awsEc2Instance"]["platform"] for _, r in findings.values()), None)
             prepared.append((instance, findings, platform))
+        self._record(prepared, now, PACKAGE_VULNERABILITY)
+
+    def record_network(
+        self, analysed: Sequence[tuple[Instance, Sequence[Mapping[str, Any]]]], now: dt.datetime
+    ) -> None:
+        """Instances' network analyses: each one's `NETWORK_REACHABILITY` findings (`vigil.findings.network`)
+        recorded with the same lifecycle as package findings, which it leaves as they are."""
+        prepared: list[Prepared] = []
+        for instance, findings in analysed:
+            recorded: dict[str, tuple[Content, dict[str, Any]]] = {}
+            for finding in findings:
+                if (finding["awsAccountId"], finding["resources"][0]["id"]) != (
+                    instance.account_id, instance.instance_id,
+                ):  # fmt: skip
+                    raise ValueError(f"{finding['findingArn']} is not a finding of {instance.instance_id}")
+                if finding["type"] != NETWORK_REACHABILITY:
+                    raise ValueError(f"{finding['findingArn']} is not a network finding")
+                recorded[finding["findingArn"]] = (Content.of(finding), described_resource(finding, instance))
+            prepared.append((instance, recorded, None))
+        if prepared:
+            self._record(prepared, now, NETWORK_REACHABILITY)
+
+    def _record(self, prepared: list[Prepared], now: dt.datetime, finding_type: str) -> None:
+        """Record each instance's findings of this type: the instance's other findings of this type close."""
         keys = [(i.account_id, i.instance_id) for i, _, _ in prepared]
         if len(set(keys)) != len(keys):
             raise ValueError("an instance is recorded twice in one batch")
@@ -87,19 +138,26 @@ class FindingsService:
         with transaction(self._sessions) as session:
             for instance, _, platform in prepared:
                 _save_resource(session, instance, platform, now)  # first: its row lock orders recordings
-            known = _known_of(session, [i for i, _, _ in prepared])
+            instances = [i for i, _, _ in prepared]
+            known = _known_of(session, instances, finding_type)
+            exposures = self.exposures(session, instances) if finding_type == PACKAGE_VULNERABILITY else {}
             save_contents(session, (content for _, f, _ in prepared for content, _ in f.values()))
             new, rewritten, seen, gone = [], [], [], []
             for instance, findings, _ in prepared:
                 rows = known.get((instance.account_id, instance.instance_id), {})
+                exposure = exposures.get((instance.account_id, instance.instance_id))
                 for arn, (content, described) in findings.items():
                     row = rows.get(arn)
-                    columns = _columns(arn, content, described, instance)
+                    columns = _columns(arn, content, described, instance, exposure)
                     if row is None:
                         new.append(columns | _opened(now, first=now))
                     elif row.status == CLOSED:
                         rewritten.append(columns | _opened(now, first=_reopened_first(row.closed_at, now)))
-                    elif row.content != content.digest or row.resource != described:
+                    elif (
+                        row.content != content.digest
+                        or row.resource != described
+                        or row.exposure != columns["exposure"]
+                    ):
                         rewritten.append(columns | {"last_observed_at": now, "updated_at": now})
                     else:
                         seen.append(arn)
@@ -164,6 +222,7 @@ class FindingsService:
                 for vulnerability in differing:
                     arns[finding_arn(resource, vulnerability)] = (instance, vulnerability)
             known = _known(session, list(arns))
+            exposures = self.exposures(session, instances)
             save_contents(session, (content for content, _, _ in templates.values()))
             new, rewritten, changed, gone = [], [], [], []
             described: dict[tuple[str, str], dict[str, Any]] = {}
@@ -175,15 +234,16 @@ class FindingsService:
                         gone.append(arn)
                     continue
                 content, document, _ = template
+                exposure = exposures.get((instance.account_id, instance.instance_id))
                 if row is not None and row.status != CLOSED:
                     if row.content != content.digest:
-                        changed.append({"arn": arn, **content.columns(), "last_observed_at": now})
+                        changed.append({"arn": arn, **_exposed(content, exposure), "last_observed_at": now})
                     continue
                 key = (instance.account_id, instance.instance_id)
                 if key not in described:
                     named = {**document, "findingArn": arn, "resources": [_renamed(document, instance)]}
                     described[key] = described_resource(named, instance)
-                columns = _columns(arn, content, described[key], instance)
+                columns = _columns(arn, content, described[key], instance, exposure)
                 if row is None:
                     new.append(columns | _opened(now, first=now))
                 else:
@@ -226,6 +286,7 @@ class FindingsService:
                             FindingRow.account_id == account,
                             FindingRow.resource_id.in_(resources[start : start + _ARNS_PER_QUERY]),
                             FindingRow.status != CLOSED,
+                            FindingRow.finding_type == PACKAGE_VULNERABILITY,
                         )
                     )
                     for resource, vulnerability, name in session.execute(statement):
@@ -234,8 +295,90 @@ class FindingsService:
                             names.add(name)
         return found
 
-    def close_instance(self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str) -> None:
+    def reexpose(self, instances: Sequence[Instance], now: dt.datetime) -> int:
+        """The instances' exposure changed (a network analysis, an agent's listener report): their open
+        package findings' overlays (adjusted score, listening process) are worked out again; returns how
+        many findings changed (their `updatedAt` moves)."""
+        if not instances:
+            return 0
+        with transaction(self._sessions) as session:
+            exposures = self.exposures(session, instances)
+            by_account: dict[str, list[str]] = {}
+            for instance in instances:
+                by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+            changed = []
+            for account, resources in sorted(by_account.items()):
+                for start in range(0, len(resources), _ARNS_PER_QUERY):
+                    statement = (
+                        select(
+                            FindingRow.arn,
+                            FindingRow.resource_id,
+                            FindingRow.exposure,
+                            FindingRow.inspector_score,
+                            FindingContentRow.digest,
+                            FindingContentRow.body,
+                        )
+                        .join(FindingContentRow, FindingContentRow.digest == FindingRow.content)
+                        .where(
+                            FindingRow.account_id == account,
+                            FindingRow.resource_id.in_(resources[start : start + _ARNS_PER_QUERY]),
+                            FindingRow.finding_type == PACKAGE_VULNERABILITY,
+                            FindingRow.status != CLOSED,
+                        )
+                    )
+                    for row in session.execute(statement):
+                        columns = _exposed(
+                            Content(row.digest, row.body), exposures.get((account, row.resource_id))
+                        )
+                        if (
+                            columns["exposure"] != row.exposure
+                            or columns["inspector_score"] != row.inspector_score
+                        ):
+                            changed.append(
+                                {
+                                    "arn": row.arn,
+                                    "exposure": columns["exposure"],
+                                    "inspector_score": columns["inspector_score"],
+                                    "updated_at": now,
+                                }
+                            )
+            if changed:
+                session.execute(update(FindingRow), changed)
+        return len(changed)
+
+    def close_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> int:
+        """The network findings of these instances close (no network description covers them any more)."""
+        closed = 0
+        ids = sorted(instance_ids)
+        with transaction(self._sessions) as session:
+            for start in range(0, len(ids), _ARNS_PER_QUERY):
+                which = (
+                    (FindingRow.account_id == account_id)
+                    & FindingRow.resource_id.in_(ids[start : start + _ARNS_PER_QUERY])
+                    & (FindingRow.finding_type == NETWORK_REACHABILITY)
+                )
+                result = session.execute(
+                    update(FindingRow)
+                    .where(which, FindingRow.status != CLOSED)
+                    .values(
+                        status=CLOSED,
+                        closed_at=now,
+                        closed_reason=REMEDIATED,
+                        updated_at=now,
+                        purge_at=now + PURGE_REMEDIATED_AFTER,
+                    )
+                )
+                closed += int(getattr(result, "rowcount", 0) or 0)
+        return closed
+
+    def close_instance(
+        self, account_id: str, instance_id: str, now: dt.datetime, *, reason: str, packages_only: bool = False
+    ) -> None:
+        """Close the instance's findings (`packages_only`: its package findings; an instance that cannot be
+        scanned for packages keeps its network findings)."""
         of_instance = (FindingRow.account_id == account_id) & (FindingRow.resource_id == instance_id)
+        if packages_only:
+            of_instance = of_instance & (FindingRow.finding_type == PACKAGE_VULNERABILITY)
         purge_at = now + PURGE_GONE_AFTER
         with transaction(self._sessions) as session:
             _close(session, of_instance, now, reason, PURGE_GONE_AFTER)
@@ -262,18 +405,30 @@ class FindingsService:
         return int(deleted or 0)
 
 
-def _columns(arn: str, content: Content, resource: dict[str, Any], instance: Instance) -> dict[str, Any]:
+def _columns(
+    arn: str, content: Content, resource: dict[str, Any], instance: Instance, exposure: Exposure | None
+) -> dict[str, Any]:
     return {
         "arn": arn,
         "account_id": instance.account_id,
         "resource_id": instance.instance_id,
         "resource_type": resource["type"],
-        **content.columns(),
+        **_exposed(content, exposure),
         "image_id": instance.image_id,
         "vpc_id": instance.vpc_id,
         "subnet_id": instance.subnet_id,
         "resource": resource,
     }
+
+
+def _exposed(content: Content, exposure: Exposure | None) -> dict[str, Any]:
+    """The content's columns, with what the instance's exposure changes in them (`exposure`)."""
+    columns = content.columns()
+    changed = overlay(content.body, exposure)
+    columns["exposure"] = changed
+    if changed and "inspectorScore" in changed:
+        columns["inspector_score"] = changed["inspectorScore"]
+    return columns
 
 
 def _reopened_first(closed_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
@@ -333,8 +488,10 @@ def _named(finding: Finding) -> dict[str, Any]:
     return {"findingArn": finding.arn, "resources": [resource]}
 
 
-def _known_of(session: Session, instances: Sequence[Instance]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every stored finding of these instances, by instance and ARN."""
+def _known_of(
+    session: Session, instances: Sequence[Instance], finding_type: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every stored finding of this type of these instances, by instance and ARN."""
     by_account: dict[str, list[str]] = {}
     for instance in instances:
         by_account.setdefault(instance.account_id, []).append(instance.instance_id)
@@ -343,10 +500,11 @@ def _known_of(session: Session, instances: Sequence[Instance]) -> dict[tuple[str
         for start in range(0, len(resources), _ARNS_PER_QUERY):
             statement = select(
                 FindingRow.resource_id, FindingRow.arn, FindingRow.status, FindingRow.closed_at,
-                FindingRow.content, FindingRow.resource,
+                FindingRow.content, FindingRow.resource, FindingRow.exposure,
             ).where(
                 FindingRow.account_id == account,
                 FindingRow.resource_id.in_(resources[start : start + _ARNS_PER_QUERY]),
+                FindingRow.finding_type == finding_type,
             )  # fmt: skip
             for row in session.execute(statement):
                 known.setdefault((account, row.resource_id), {})[row.arn] = row
@@ -404,11 +562,13 @@ def _close(session: Session, which: Any, now: dt.datetime, reason: str, purge_af
 def _save_resource(session: Session, instance: Instance, platform: str | None, now: dt.datetime) -> None:
     """The instance as last recorded (tags, image, evaluated platform), its row locked for this recording."""
     key = {"account_id": instance.account_id, "resource_id": instance.instance_id}
-    values = {"image_id": instance.image_id, "tags": dict(instance.tags)}
-    values["platform"] = platform or instance.platform.value
+    values: dict[str, Any] = {"image_id": instance.image_id, "tags": dict(instance.tags)}
+    if platform:  # a network analysis evaluates no platform: the one recorded stays
+        values["platform"] = platform
+    first = {"platform": instance.platform.value} | values
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
-        dialect.insert(FindingResourceRow).values(**key, **values, recorded_at=now).on_conflict_do_nothing()
+        dialect.insert(FindingResourceRow).values(**key, **first, recorded_at=now).on_conflict_do_nothing()
     )
     session.execute(
         update(FindingResourceRow).filter_by(**key).values(**values, recorded_at=now)

@@ -67,13 +67,13 @@ SORT_FIELDS: dict[str, SortKey] = {
     "INSPECTOR_SCORE": SortKey(func.coalesce(FindingRow.inspector_score, NOT_SCORED), float),
     "VENDOR_SEVERITY": SortKey(func.coalesce(FindingRow.vendor_severity, ""), str),
     "EPSS_SCORE": SortKey(func.coalesce(FindingRow.epss_score, NOT_SCORED), float),
-    # attributes of container images and network paths, which no finding of Vigil's has
+    "NETWORK_PROTOCOL": SortKey(func.coalesce(FindingRow.network_protocol, ""), str),
+    # attributes of container images and of a path's components, which no finding row holds
     **dict.fromkeys(
         [
             "ECR_IMAGE_PUSHED_AT",
             "ECR_IMAGE_REPOSITORY_NAME",
             "ECR_IMAGE_REGISTRY",
-            "NETWORK_PROTOCOL",
             "COMPONENT_TYPE",
         ],
         SortKey(None, str),
@@ -86,6 +86,7 @@ def finding_json(row: Any) -> dict[str, Any]:
     """The finding as the API gives it: its content, named for its resource, with its status and times."""
     return {
         **finding_document(row.body, row.arn, row.account_id, row.resource),
+        **(row.exposure or {}),  # what the instance's exposure changes in the shared content
         "status": row.status,
         "firstObservedAt": epoch(row.first_observed_at),
         "lastObservedAt": epoch(row.last_observed_at),
@@ -101,6 +102,7 @@ FINDING_COLUMNS = (
     FindingRow.updated_at,
     FindingRow.account_id,
     FindingRow.resource,
+    FindingRow.exposure,
     FindingContentRow.body,
 )
 

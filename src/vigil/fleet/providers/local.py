@@ -13,12 +13,16 @@ instances:
       - {volumeId: vol-01, device: /dev/xvda, file: images/web-01.qcow2, sizeGiB: 8, encrypted: false}
 kmsKeys:
   - {keyId: key-1, tags: {InspectorEc2Exclusion: ""}, usable: true}
+network:                            # optional: the EC2 and ELB APIs' Describe* shapes (vigil.network.ec2)
+  Vpcs: [{VpcId: vpc-0a1b2c3d4e5f60001, CidrBlock: 10.0.0.0/16}]
 ```
 
 A volume's `file` is relative to the fleet file and must stay inside its folder (symbolic links resolved):
 an account attaching a fleet file over the API must not make the server read other files of the host as
 disks. The file is read bounded, without YAML aliases (no entity-expansion bomb), and every problem is
-reported with where it is, never with the file's content.
+reported with where it is, never with the file's content. The `network:` section is read as the analysis
+will read it (`network.SecurityGroups[0].IpPermissions[1].FromPort: not an integer`), and an interface
+attached to an instance names one of `instances`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pydantic.alias_generators import to_camel
 from vigil.fleet.model import Instance, InstanceState, KmsKey, Platform, Volume
 from vigil.fleet.providers import FleetDescription, ProviderError
 from vigil.fs.hostfile import read_bounded
+from vigil.network.ec2 import NetworkDescriptionError, description_digest, topology_from_description
 
 MAX_FLEET_FILE = 16 << 20
 GIB = 1 << 30
@@ -97,6 +102,7 @@ class KmsKeySpec(_Spec):
 class FleetSpec(_Spec):
     instances: list[InstanceSpec] = []
     kms_keys: list[KmsKeySpec] = []
+    network: dict[str, Any] | None = None  # checked by `_network_problems`
 
 
 class LocalProvider:
@@ -141,10 +147,29 @@ def read_fleet_file(path: Path, account_id: str) -> FleetDescription:
             except ProviderError as exc:
                 problems.append(f"{where}: {exc}")
         instances.append(_instance(item, account_id, tuple(volumes)))
+    if spec.network is not None:
+        problems += _network_problems(spec.network, {i.instance_id for i in spec.instances})
     if problems:
         raise _invalid(path, problems)
     kms_keys = tuple(KmsKey(k.key_id, _tags(k.tags), k.usable) for k in spec.kms_keys)
-    return FleetDescription(tuple(instances), kms_keys)
+    return FleetDescription(tuple(instances), kms_keys, spec.network)
+
+
+def _network_problems(network: Mapping[str, Any], instance_ids: set[str]) -> list[str]:
+    """What keeps the analysis from reading the `network:` section, or the store from keeping it as JSON
+    (a YAML timestamp is not JSON: quote it); an interface attached to an instance the file does not list."""
+    try:
+        description_digest(network)
+        topology = topology_from_description(network)
+    except NetworkDescriptionError as exc:
+        where = "network" if exc.where == "the description" else f"network.{exc.where}"
+        return [f"{where}: {exc.problem}"]
+    return [
+        f"network: network interface {i.network_interface_id} is attached to {i.instance_id}, "
+        "which is not one of instances"
+        for i in topology.network_interfaces
+        if i.instance_id is not None and i.instance_id not in instance_ids
+    ]
 
 
 class _NoAliases(yaml.SafeLoader):

@@ -8,19 +8,30 @@ instance-store`) keeps that in `root_device_type`: its disk has no snapshot, so 
 it. A volume's `source` is its volume id (snapshots are taken of it); its size, encryption and KMS key come
 from `DescribeVolumes`, asked after `DescribeInstances` so that a volume attached meanwhile is known. A region
 that cannot be read fails the whole description: nothing is taken for vanished because of a read error.
+
+The network (`FleetDescription.network`) is every region's VPCs, subnets, route tables, gateways, peering
+connections, ACLs, security groups, prefix lists, interfaces and load balancers (`network.describe_network`).
+A network Describe* that fails (a permission not granted, a throttled call out of retries) does not lose the
+fleet: the instances are described all the same, `network` is None (the provider cannot say what the
+network is) and the failure is logged. A part of the network is never given as if it were all of it: a
+missing ACL or security group would read as nothing reachable, closing real findings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vigil.fleet.model import Instance, InstanceState, KmsKey, Platform, Volume
-from vigil.fleet.providers import FleetDescription
+from vigil.fleet.providers import FleetDescription, ProviderError
 from vigil.fleet.providers.aws.access import AwsAccess, problem
+from vigil.fleet.providers.aws.network import describe_network, paginate
+
+log = logging.getLogger("vigil.fleet")
 
 PAGE_SIZE = 500  # DescribeInstances takes 5 to 1,000 a page, DescribeVolumes 5 to 500
 
@@ -68,7 +79,15 @@ class AwsProvider:
             instances.extend(found)
             key_ids = {v.kms_key_id for i in found for v in i.volumes if v.kms_key_id is not None}
             keys.extend(self._keys(region, sorted(key_ids)))
-        return FleetDescription(tuple(instances), tuple(keys))
+        return FleetDescription(tuple(instances), tuple(keys), self._network())
+
+    def _network(self) -> dict[str, Any] | None:
+        """The network of every region, or None (logged) when any part of it cannot be read."""
+        try:
+            return describe_network(self.access, self.page_size)
+        except ProviderError as exc:
+            log.warning("the network is not described, its analysis is skipped: %s", exc)
+            return None
 
     def _instances(self, account_id: str, region: str) -> list[Instance]:
         ec2 = self.access.client("ec2", region)
@@ -81,13 +100,7 @@ class AwsProvider:
         return [instance_from_ec2(item, volumes, account_id, region) for item in items]
 
     def _pages(self, client: Any, operation: str, member: str, region: str) -> Iterator[Any]:
-        action = "ec2:" + "".join(part.title() for part in operation.split("_"))
-        pages = client.get_paginator(operation).paginate(PaginationConfig={"PageSize": self.page_size})
-        try:
-            for page in pages:
-                yield from page.get(member, [])
-        except (ClientError, BotoCoreError) as exc:
-            raise problem(exc, f"{action} in {region}", action) from None
+        return paginate(client, operation, member, region, self.page_size)
 
     def _keys(self, region: str, key_ids: list[str]) -> list[KmsKey]:
         if not key_ids:

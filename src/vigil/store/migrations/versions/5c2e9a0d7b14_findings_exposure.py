@@ -1,4 +1,5 @@
-"""findings: the exposure of a finding's instance (adjusted Inspector score, listening process)
+"""findings: the exposure of a finding's instance (adjusted Inspector score, listening process); network
+findings' protocol and port range
 
 Revision ID: 5c2e9a0d7b14
 Revises: 910e8bb6a4fa
@@ -19,8 +20,14 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("findings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("exposure", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("network_protocol", sa.String(length=8), nullable=True))
+        batch_op.add_column(sa.Column("open_port_begin", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("open_port_end", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.drop_column("open_port_end")
+        batch_op.drop_column("open_port_begin")
+        batch_op.drop_column("network_protocol")
         batch_op.drop_column("exposure")
