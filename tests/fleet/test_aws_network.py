@@ -301,6 +301,7 @@ def test_without_load_balancer_permissions_the_instances_are_described_and_the_n
         fleet = provider.describe(ACCOUNT)
     assert {i.instance_id for i in fleet.instances} == {ids[n] for n in ("web-1", "web-2", "web-3", "app-1")}
     assert fleet.network is None
+    assert fleet.network_error is not None and "access denied" in fleet.network_error
     (record,) = [r for r in caplog.records if r.name == "vigil.fleet"]
     assert "elasticloadbalancing:DescribeLoadBalancers" in record.getMessage()
     assert "access denied" in record.getMessage()

@@ -16,11 +16,13 @@ from tests.support.cli import vigil
 from vigil.findings.service import FindingsService
 from vigil.findings.service.exposures import FindingExposures
 from vigil.findings.service.listing import finding_json, select_findings
+from vigil.fleet import discovery
 from vigil.fleet.instances import get_instance
+from vigil.fleet.providers import FleetDescription
 from vigil.scanning.operations import FleetOperations
 from vigil.store.engine import transaction
 from vigil.store.findings import FindingRow
-from vigil.store.network import ListenerReportRow
+from vigil.store.network import ListenerReportRow, NetworkDescriptionRow
 
 WEB, VPN, APP = "i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002", "i-0a1b2c3d4e5f60003"
 URLLIB3 = Path(__file__).parent / "fixtures" / "urllib3"
@@ -323,3 +325,36 @@ def world_queries(world):
         return queries.list_findings(Requester(ACCOUNT), {"maxResults": 100, **request}).items
 
     return ask
+
+
+class _Provider:
+    """A provider whose network reads succeed or fail as the test says."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self.network: dict[str, Any] | None = NETWORK
+        self.error: str | None = None
+
+    def describe(self, account_id: str) -> FleetDescription:
+        return FleetDescription((), (), self.network, network_error=self.error)
+
+    def config(self) -> dict[str, Any]:
+        return {"path": "unused"}
+
+
+def test_a_network_that_cannot_be_read_now_keeps_the_last_description_and_one_gone_is_forgotten(world):
+    provider = _Provider()
+    first = discovery.attach(world.services.sessions, ACCOUNT, provider, world.clock.now)
+    assert first.network_changed
+    provider.network, provider.error = None, "elasticloadbalancing:DescribeLoadBalancers: access denied"
+    kept = discovery.attach(world.services.sessions, ACCOUNT, provider, world.clock.advance(hours=1))
+    assert not kept.network_changed
+    with world.services.sessions() as session:
+        row = session.get(NetworkDescriptionRow, (ACCOUNT, "local"))
+        assert row is not None and row.description == NETWORK
+    provider.error = None  # read, and there is no network any more
+    gone = discovery.attach(world.services.sessions, ACCOUNT, provider, world.clock.advance(hours=1))
+    assert gone.network_changed
+    with world.services.sessions() as session:
+        assert session.get(NetworkDescriptionRow, (ACCOUNT, "local")) is None

@@ -99,6 +99,13 @@ class FirewallVerdict:
         answers = {self._allows(protocol, port, f) for f in ((family,) if family else FAMILIES)}
         return answers.pop() if len(answers) == 1 else None
 
+    def admits_any(self, protocol: str, begin: int, end: int) -> bool:
+        """Whether a new connection may be accepted on some port of `begin`..`end`: False only where every
+        port is surely dropped or rejected (an unknown verdict may accept)."""
+        # the verdict is constant between the rules' boundaries: one port of each piece decides it
+        bounds = {p for r in self.rules for p in (r.from_port, r.to_port + 1) if begin <= p <= end}
+        return any(self.allows(protocol, port) is not False for port in {begin} | bounds)
+
     def _allows(self, protocol: str, port: int, family: str) -> bool | None:
         action: str = self.input_policy
         for rule in self.rules:

@@ -47,12 +47,11 @@ def agent_api(
     accounts: AccountsDirectory,
     clock: Clock,
     is_excluded: Callable[[str, str], bool],
-    listeners: ListenerReports | None = None,
+    listeners: ListenerReports,
 ) -> FastAPI:
-    """The agent protocol as an app to mount at `/agent/v1` (`listeners` kept in the registry's store unless
-    given)."""
+    """The agent protocol as an app to mount at `/agent/v1`."""
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    reports = listeners if listeners is not None else ListenerReports(registry.sessions)
+    reports = listeners
 
     @api.exception_handler(AgentRefused)
     async def refused(_: Request, error: AgentRefused) -> JSONResponse:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vigil.agent.firewall import FirewallVerdict
 from vigil.findings.inspector_score import adjust, from_document
 from vigil.findings.model import PACKAGE_VULNERABILITY, clip
 
@@ -159,26 +160,9 @@ def exposure_of(
 
 
 def firewall_admits(firewall: Mapping[str, Any] | None, protocol: str, begin: int, end: int) -> bool:
-    """Whether the host firewall (an agent's verdict, `vigil.agent.firewall.FirewallVerdict.to_json`) may let
-    a new connection in on some port of the range: False only where it surely drops every one of them."""
+    """Whether the host firewall (an agent's verdict, as `FirewallVerdict.to_json` wrote it and the agent
+    routes checked it) may let a new connection in on some port of the range: False only where it surely
+    drops every one of them."""
     if not firewall:
         return True
-    proto = protocol.lower()
-    rules = [r for r in firewall.get("rules", []) if r.get("protocol") == proto]
-    # the verdict is constant between rule boundaries: one port of each piece decides it
-    points = {begin} | {p for r in rules for p in (int(r["from"]), int(r["to"]) + 1) if begin <= p <= end}
-    for port in points:
-        verdicts = set()
-        for family in ("ipv4", "ipv6"):
-            action = firewall.get("inputPolicy", "accept")
-            for rule in rules:
-                if int(rule["from"]) <= port <= int(rule["to"]) and rule.get("family", "any") in (
-                    family,
-                    "any",
-                ):
-                    action = rule.get("action", "unknown")
-                    break
-            verdicts.add(action)
-        if verdicts - {"drop", "reject"}:
-            return True
-    return False
+    return FirewallVerdict.from_json(firewall).admits_any(protocol.lower(), begin, end)

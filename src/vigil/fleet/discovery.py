@@ -6,9 +6,6 @@ is refused at attachment, and a later failure is recorded on the provider and ch
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vigil.fleet.instances import instance_to_json
 from vigil.fleet.model import Instance, InstanceState
 from vigil.fleet.providers import FleetDescription, Provider, ProviderError, provider_for
+from vigil.network.ec2 import description_digest
 from vigil.store.engine import transaction
 from vigil.store.fleet import InstanceRow, KmsKeyRow, ProviderRow
 from vigil.store.network import NetworkDescriptionRow
@@ -178,7 +176,7 @@ def _apply(
             _vanish(row, now)
             changes.vanished.append(row.instance_id)
     _replace_keys(session, account_id, kind, description)
-    network_changed = _save_network(session, account_id, kind, description.network, now)
+    network_changed = _save_network(session, account_id, kind, description, now)
     return DiscoveryReport(
         account_id,
         kind,
@@ -193,23 +191,19 @@ def _apply(
     )
 
 
-def network_digest(description: Mapping[str, Any]) -> str:
-    """The digest of a network description's canonical JSON: discovery compares it to tell a change."""
-    canonical = json.dumps(description, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _save_network(
-    session: Session, account_id: str, kind: str, network: Mapping[str, Any] | None, now: dt.datetime
+    session: Session, account_id: str, kind: str, description: FleetDescription, now: dt.datetime
 ) -> bool:
-    """Keep the provider's network description (or forget it: None); whether it changed."""
+    """Keep the provider's network description (forget it when it describes none; keep the last one when it
+    could not read it now); whether it changed."""
     row = session.get(NetworkDescriptionRow, (account_id, kind))
+    network = description.network
     if network is None:
-        if row is None:
+        if row is None or description.network_error is not None:
             return False
         session.delete(row)
         return True
-    digest = network_digest(network)
+    digest = description_digest(network)
     if row is None:
         session.add(
             NetworkDescriptionRow(

@@ -28,6 +28,7 @@ from vigil.api.vigil_routes.providers import providers_router
 from vigil.api.vigil_routes.scans import scans_router
 from vigil.findings.service.exposures import FindingExposures
 from vigil.fleet.agents import AgentState, agent_states
+from vigil.fleet.listeners import ListenerReports
 from vigil.scanning.agent_intake import InventoryIntake
 from vigil.scanning.operations import FleetOperations
 from vigil.scanning.usage import UsageReports
@@ -86,5 +87,6 @@ def assemble(runtime: Runtime) -> Parts:
             runtime.accounts,
             runtime.clock,
             excluded_check(runtime.sessions),
+            ListenerReports(runtime.sessions),
         ),
     )

@@ -56,6 +56,6 @@ class ListenerReportRow(Base):
 
     account_id: Mapped[str] = mapped_column(ACCOUNT_ID, primary_key=True)
     instance_id: Mapped[str] = mapped_column(INSTANCE_ID, primary_key=True)
-    listeners: Mapped[list[Any]]  # [{protocol, address, port, process, pid, executable, package}]
-    firewall: Mapped[dict[str, Any] | None]  # {kind, exact, rules...} or None: not readable
+    listeners: Mapped[list[Any]]  # [{protocol, address, port, pid, process, executable, package?}]
+    firewall: Mapped[dict[str, Any] | None]  # {tool, inputPolicy, rules, exact, notes}; None: not readable
     reported_at: Mapped[dt.datetime]

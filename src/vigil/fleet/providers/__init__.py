@@ -25,6 +25,7 @@ class FleetDescription:
     instances: tuple[Instance, ...]
     kms_keys: tuple[KmsKey, ...] = ()
     network: Mapping[str, Any] | None = None
+    network_error: str | None = None  # the network could not be read now (None too): keep the last one
 
 
 class Provider(Protocol):

@@ -12,9 +12,10 @@ that cannot be read fails the whole description: nothing is taken for vanished b
 The network (`FleetDescription.network`) is every region's VPCs, subnets, route tables, gateways, peering
 connections, ACLs, security groups, prefix lists, interfaces and load balancers (`network.describe_network`).
 A network Describe* that fails (a permission not granted, a throttled call out of retries) does not lose the
-fleet: the instances are described all the same, `network` is None (the provider cannot say what the
-network is) and the failure is logged. A part of the network is never given as if it were all of it: a
-missing ACL or security group would read as nothing reachable, closing real findings.
+fleet: the instances are described all the same, `network` is None with `network_error` saying why (the
+provider cannot say what the network is: discovery keeps the last description it had) and the failure is
+logged. A part of the network is never given as if it were all of it: a missing ACL or security group would
+read as nothing reachable, closing real findings.
 """
 
 from __future__ import annotations
@@ -79,15 +80,16 @@ class AwsProvider:
             instances.extend(found)
             key_ids = {v.kms_key_id for i in found for v in i.volumes if v.kms_key_id is not None}
             keys.extend(self._keys(region, sorted(key_ids)))
-        return FleetDescription(tuple(instances), tuple(keys), self._network())
+        network, error = self._network()
+        return FleetDescription(tuple(instances), tuple(keys), network, network_error=error)
 
-    def _network(self) -> dict[str, Any] | None:
-        """The network of every region, or None (logged) when any part of it cannot be read."""
+    def _network(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The network of every region, or why (logged) some part of it could not be read."""
         try:
-            return describe_network(self.access, self.page_size)
+            return describe_network(self.access, self.page_size), None
         except ProviderError as exc:
-            log.warning("the network is not described, its analysis is skipped: %s", exc)
-            return None
+            log.warning("the network is not described, the last description is kept: %s", exc)
+            return None, str(exc)
 
     def _instances(self, account_id: str, region: str) -> list[Instance]:
         ec2 = self.access.client("ec2", region)
