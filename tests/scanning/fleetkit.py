@@ -81,6 +81,7 @@ class RecordingFindings:
     open: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict)
     network: list[tuple[str, list[Any]]] = field(default_factory=list)
     network_closed: list[str] = field(default_factory=list)
+    network_seen: list[str] = field(default_factory=list)
     reexposed: list[str] = field(default_factory=list)
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
@@ -124,6 +125,9 @@ class RecordingFindings:
 
     def record_network(self, analysed: Sequence[tuple[Instance, Sequence[Any]]], now: dt.datetime) -> None:
         self.network.extend((instance.instance_id, list(findings)) for instance, findings in analysed)
+
+    def observe_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> None:
+        self.network_seen.extend(instance_ids)
 
     def close_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> int:
         self.network_closed.extend(instance_ids)

@@ -309,8 +309,12 @@ def test_network_findings_coverage_and_scores_follow_the_network_and_its_listene
     # the period: analysed again after 24 hours without any change
     world.clock.advance(hours=23)
     assert f"analyze_network:{ACCOUNT}" not in world.scheduler.tick()
+    before = _network(world, WEB)[("TCP", 443, 443)]
     world.clock.advance(hours=1, seconds=30)
     assert f"analyze_network:{ACCOUNT}" in world.scheduler.tick()
+    seen = _network(world, WEB)[("TCP", 443, 443)]  # found again as it was: observed, not updated
+    assert seen["lastObservedAt"] == int(world.clock.now.timestamp()) > before["lastObservedAt"]
+    assert seen["updatedAt"] == before["updatedAt"] and seen["description"] == before["description"]
 
 
 def world_queries(world):

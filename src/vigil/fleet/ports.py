@@ -80,6 +80,10 @@ class FindingsRecorder(Protocol):
         """Instances' network analyses: their NETWORK_REACHABILITY findings, with the same lifecycle."""
         ...
 
+    def observe_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> None:
+        """These instances' open network findings were found again, unchanged."""
+        ...
+
     def close_network(self, account_id: str, instance_ids: Collection[str], now: dt.datetime) -> int:
         """These instances' network findings close (no network description covers them any more)."""
         ...

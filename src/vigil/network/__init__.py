@@ -8,6 +8,7 @@ whether a description changed.
 
 from vigil.network.analysis import Analysis, analyze
 from vigil.network.ec2 import NetworkDescriptionError, description_digest, topology_from_description
+from vigil.network.ec2_writer import description_from_topology
 from vigil.network.model import (
     InternetGateway,
     Listener,
@@ -58,5 +59,6 @@ __all__ = [
     "VpnGateway",
     "analyze",
     "description_digest",
+    "description_from_topology",
     "topology_from_description",
 ]

@@ -49,7 +49,7 @@ from vigil.network.model import (
     VpnGateway,
 )
 
-MAX_OBJECTS = 100_000  # list items in a whole description
+MAX_OBJECTS = 1_000_000  # list items in a whole description (about 4 per instance: 250,000 instances)
 MAX_TEXT = 2048  # characters of one string (ARNs are the longest)
 
 # each top-level key's identity: the members that name one of its objects (a Classic load balancer's name is
@@ -72,7 +72,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
 }
 KEYS = tuple(IDENTITY)
 # a route's target, in the order EC2 fills them (a NAT instance's route names both instance and interface)
-_ROUTE_TARGETS = (
+ROUTE_TARGETS = (
     "GatewayId",
     "NatGatewayId",
     "VpcPeeringConnectionId",
@@ -337,7 +337,7 @@ def _routes(
     state = r.optional_text(route, "State", at) or "active"
     if state not in ("active", "blackhole"):
         raise NetworkDescriptionError(f"{at}.State", f"{state!r} is not one of active, blackhole")
-    target = next((t for k in _ROUTE_TARGETS if (t := r.optional_text(route, k, at)) is not None), "")
+    target = next((t for k in ROUTE_TARGETS if (t := r.optional_text(route, k, at)) is not None), "")
     cidr = r.cidr(route, "DestinationCidrBlock", at)
     prefix_list = r.optional_text(route, "DestinationPrefixListId", at)
     if cidr is not None:

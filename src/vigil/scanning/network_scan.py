@@ -10,20 +10,22 @@ An instance on no interface of the description has no reachable port: its networ
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.findings.inspector import Resource
 from vigil.findings.network import network_finding
 from vigil.fleet.instances import InstanceRecord, instances_of
 from vigil.fleet.model import Instance, InstanceState
-from vigil.network import analyze
+from vigil.network import Analysis, Topology, analyze
 from vigil.network.ec2 import NetworkDescriptionError, topology_from_description
 from vigil.network.results import Reachability
 from vigil.scanning.services import FleetServices
@@ -35,6 +37,50 @@ log = logging.getLogger("vigil.scanning")
 _RECORDED_TOGETHER = 200  # instances' network findings per transaction
 
 
+class AnalysisCache:
+    """The last analyses made in this process, per (account, provider), so that a description whose only
+    change is in some security groups is analysed again incrementally (`Analysis.update`: the interfaces
+    those groups can affect) rather than whole. Bounded (`size` analyses: each holds its account's
+    topology); an analysis is taken out while in use, so that two runs never share one."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple[str, str], tuple[Topology, Analysis]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def analysis(self, account_id: str, provider: str, topology: Topology) -> Analysis:
+        key = (account_id, provider)
+        with self._lock:
+            kept = self._kept.pop(key, None)
+        analysis = _updated(kept, topology) if kept is not None else None
+        if analysis is None:
+            analysis = analyze(topology)
+        with self._lock:
+            self._kept[key] = (topology, analysis)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return analysis
+
+
+def _updated(kept: tuple[Topology, Analysis], topology: Topology) -> Analysis | None:
+    """The kept analysis brought to `topology` when only security groups changed or came (None: analyse
+    it whole)."""
+    before, analysis = kept
+    if dataclasses.replace(before, security_groups=()) != dataclasses.replace(topology, security_groups=()):
+        return None
+    old = {g.group_id: g for g in before.security_groups}
+    new = {g.group_id: g for g in topology.security_groups}
+    if not old.keys() <= new.keys():
+        return None  # a group went: whole
+    for group_id in sorted(new):
+        if old.get(group_id) != new[group_id]:
+            analysis.update(new[group_id])
+    return analysis
+
+
+ANALYSES = AnalysisCache()
+
+
 def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
     """Analyse the account's network descriptions and record what they give; a summary."""
     now = services.clock()
@@ -44,11 +90,16 @@ def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
                 select(NetworkDescriptionRow).where(NetworkDescriptionRow.account_id == account_id)
             )
         )
-        records = instances_of(session, [account_id])
+        # descriptions parsed once per revision, as coverage reads them
+        records = instances_of(session, [account_id], descriptions=services.coverage.descriptions)
         previous = {
-            row.instance_id: (row.reachable, row.analyzed_at)
-            for row in session.scalars(
-                select(NetworkExposureRow).where(NetworkExposureRow.account_id == account_id)
+            instance_id: (reachable, analyzed_at)
+            for instance_id, reachable, analyzed_at in session.execute(
+                select(
+                    NetworkExposureRow.instance_id,
+                    NetworkExposureRow.reachable,
+                    NetworkExposureRow.analyzed_at,
+                ).where(NetworkExposureRow.account_id == account_id)
             )
         }
         reports = {
@@ -67,7 +118,7 @@ def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
         except NetworkDescriptionError as exc:
             errors[row.provider] = str(exc)
             continue
-        for reachability in analyze(topology).findings:
+        for reachability in ANALYSES.analysis(account_id, row.provider, topology).findings:
             found[reachability.instance_id].append(reachability)
         analysed[row.provider] = row.digest
     kept = [
@@ -80,15 +131,19 @@ def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
     enabled = account_id in services.accounts.enabled_accounts()
     batch: list[tuple[Instance, list[dict[str, Any]]]] = []
     exposures: dict[str, list[dict[str, Any]]] = {}
+    same: list[str] = []  # analysed as before, nothing of theirs changed since: their findings are seen again
     for record in kept if enabled else []:
         instance = record.instance
-        exposures[instance.instance_id] = [_reachable_entry(r) for r in found.get(instance.instance_id, [])]
+        entries = [_reachable_entry(r) for r in found.get(instance.instance_id, [])]
+        exposures[instance.instance_id] = entries
         if instance.state is InstanceState.STOPPED:
             continue  # keeps its findings; its exposure is what its network would give when it runs
         report = reports.get(instance.instance_id)
-        resource = Resource(
-            account_id, services.region, instance.instance_id, platforms.get(instance.instance_id, "UNKNOWN")
-        )
+        platform, platform_at = platforms.get(instance.instance_id, ("UNKNOWN", None))
+        if _unchanged(previous.get(instance.instance_id), entries, report, record, platform_at):
+            same.append(instance.instance_id)
+            continue
+        resource = Resource(account_id, services.region, instance.instance_id, platform)
         documents = [
             network_finding(
                 r,
@@ -105,6 +160,8 @@ def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
             batch = []
     if batch:
         services.findings.record_network(batch, now)
+    if same:
+        services.findings.observe_network(account_id, same, now)
     unreadable = {r.instance.instance_id for r in records if r.instance.provider in errors}
     gone = sorted(set(previous) - set(exposures) - unreadable)  # an unreadable description changes nothing
     if gone:
@@ -113,13 +170,14 @@ def analyze_network(services: FleetServices, account_id: str) -> dict[str, Any]:
         i for i, entries in exposures.items() if _exposure_changed(previous.get(i), entries, reports.get(i))
     ]
     changed += gone
-    _save(services, account_id, exposures, gone, analysed, errors, now, records)
+    _save(services, account_id, exposures, previous, gone, analysed, errors, now, records)
     by_id = {r.instance.instance_id: r.instance for r in records}
     reexposed = services.findings.reexpose([by_id[i] for i in changed if i in by_id], now)
     return {
         "accountId": account_id,
         "instances": len(exposures),
         "findings": sum(len(found.get(i, [])) for i in exposures),
+        "recorded": len(exposures) - len(same),
         "exposureChanged": len(changed),
         "packageFindingsRescored": reexposed,
         **({"errors": errors} if errors else {}),
@@ -155,37 +213,76 @@ def _reachable_entry(reachability: Reachability) -> dict[str, Any]:
     }
 
 
-def _platforms(session: Session, account_id: str) -> dict[str, str]:
-    """The platform each instance's last evaluation found (DEBIAN_12 says more than LINUX)."""
-    statement = select(FindingResourceRow.resource_id, FindingResourceRow.platform).where(
-        FindingResourceRow.account_id == account_id
-    )
-    return {resource: platform for resource, platform in session.execute(statement) if platform}
+def _platforms(session: Session, account_id: str) -> dict[str, tuple[str, dt.datetime]]:
+    """The platform each instance's last evaluation found (DEBIAN_12 says more than LINUX), and when."""
+    statement = select(
+        FindingResourceRow.resource_id, FindingResourceRow.platform, FindingResourceRow.recorded_at
+    ).where(FindingResourceRow.account_id == account_id)
+    return {resource: (platform, at) for resource, platform, at in session.execute(statement) if platform}
+
+
+def _unchanged(
+    previous: tuple[list[Any], dt.datetime] | None,
+    entries: list[dict[str, Any]],
+    report: ListenerReportRow | None,
+    record: InstanceRecord,
+    platform_at: dt.datetime | None,
+) -> bool:
+    """Whether the instance's network findings would be written as they are: the same reachable ranges and
+    paths, and neither its description, its agent's report nor its evaluated platform newer than the last
+    analysis."""
+    if previous is None:
+        return False
+    reachable, analysed_at = previous
+    newer = [record.changed_at, report.reported_at if report else None, platform_at]
+    return reachable == entries and all(at is None or at <= analysed_at for at in newer)
 
 
 def _save(
     services: FleetServices,
     account_id: str,
     exposures: Mapping[str, list[dict[str, Any]]],
+    previous: Mapping[str, tuple[list[Any], dt.datetime]],
     gone: Sequence[str],
     analysed: Mapping[str, str],
     errors: Mapping[str, str],
     now: dt.datetime,
     records: Sequence[InstanceRecord],
 ) -> None:
+    """The exposures as analysed now, set-wise: new rows inserted, changed ones rewritten, the rest only
+    marked analysed (one statement for the account), those gone deleted."""
     providers = {r.instance.instance_id: r.instance.provider for r in records}
+    new = [i for i in exposures if i not in previous]
+    changed = [i for i in exposures if i in previous and previous[i][0] != exposures[i]]
     with transaction(services.sessions) as session:
-        for instance_id, entries in exposures.items():
-            row = session.get(NetworkExposureRow, (account_id, instance_id))
-            if row is None:
-                session.add(
-                    NetworkExposureRow(
-                        account_id=account_id, instance_id=instance_id, provider=providers[instance_id],
-                        reachable=entries, analyzed_at=now,
-                    )
-                )  # fmt: skip
-            else:
-                row.reachable, row.analyzed_at, row.provider = entries, now, providers[instance_id]
+        key = {"account_id": account_id}
+        if new:
+            session.execute(
+                insert(NetworkExposureRow),
+                [
+                    key
+                    | {
+                        "instance_id": i,
+                        "provider": providers[i],
+                        "reachable": exposures[i],
+                        "analyzed_at": now,
+                    }
+                    for i in new
+                ],
+            )
+        if changed:
+            session.execute(
+                update(NetworkExposureRow),
+                [
+                    key | {"instance_id": i, "provider": providers[i], "reachable": exposures[i]}
+                    for i in changed
+                ],
+            )
+        session.execute(
+            update(NetworkExposureRow)
+            .where(NetworkExposureRow.account_id == account_id)
+            .values(analyzed_at=now)
+        )
         for start in range(0, len(gone), 500):
             session.execute(
                 delete(NetworkExposureRow).where(

@@ -29,6 +29,106 @@ WEB, EXCLUDED, STOPPED = "i-0de0000000000web1", "i-0de0000000000web2", "i-0de000
 APP, APP_MACHINE = "i-0de0000000000app1", "0de000000000000000000000000a5501"
 SCAN_WAIT = 120.0
 INSTALLED = ("libreswan", "4.3-1+deb11u2", "CVE-2023-23009")  # DSA-5368: fixed in 4.3-1+deb11u3
+PACKAGES_ONLY = {"findingType": [{"comparison": "EQUALS", "value": "PACKAGE_VULNERABILITY"}]}
+NETWORK_ONLY = {"findingType": [{"comparison": "EQUALS", "value": "NETWORK_REACHABILITY"}]}
+
+
+def _rule(protocol: str, port: int, **source: Any) -> dict[str, Any]:
+    ranges = [{"CidrIp": source["cidr"]}] if "cidr" in source else []
+    groups = [{"GroupId": source["group"]}] if "group" in source else []
+    return {
+        "IpProtocol": protocol,
+        "FromPort": port,
+        "ToPort": port,
+        "IpRanges": ranges,
+        "UserIdGroupPairs": groups,
+    }
+
+
+_ALL = "0.0.0.0/0"
+# the demo VPC as the EC2 API describes it: demo-web-01 in a public subnet (SSH open to the world, HTTPS),
+# demo-app-01 in a private one that only the web tier's group reaches
+DEMO_NETWORK: dict[str, Any] = {
+    "Vpcs": [{"VpcId": "vpc-0de0000000000demo", "CidrBlock": "10.20.0.0/16"}],
+    "Subnets": [
+        {
+            "SubnetId": "subnet-0de00000000public",
+            "VpcId": "vpc-0de0000000000demo",
+            "CidrBlock": "10.20.1.0/24",
+        },
+        {
+            "SubnetId": "subnet-0de0000000private",
+            "VpcId": "vpc-0de0000000000demo",
+            "CidrBlock": "10.20.2.0/24",
+        },
+    ],
+    "InternetGateways": [
+        {"InternetGatewayId": "igw-0de0000000000demo", "Attachments": [{"VpcId": "vpc-0de0000000000demo"}]}
+    ],
+    "RouteTables": [
+        {
+            "RouteTableId": "rtb-0de00000000000main",
+            "VpcId": "vpc-0de0000000000demo",
+            "Associations": [{"Main": True}],
+            "Routes": [{"DestinationCidrBlock": "10.20.0.0/16", "GatewayId": "local"}],
+        },
+        {
+            "RouteTableId": "rtb-0de0000000000public",
+            "VpcId": "vpc-0de0000000000demo",
+            "Associations": [{"SubnetId": "subnet-0de00000000public"}],
+            "Routes": [
+                {"DestinationCidrBlock": "10.20.0.0/16", "GatewayId": "local"},
+                {"DestinationCidrBlock": _ALL, "GatewayId": "igw-0de0000000000demo"},
+            ],
+        },
+    ],
+    "NetworkAcls": [
+        {
+            "NetworkAclId": "acl-0de0000000000demo",
+            "VpcId": "vpc-0de0000000000demo",
+            "IsDefault": True,
+            "Entries": [
+                {
+                    "RuleNumber": 100,
+                    "Protocol": "-1",
+                    "RuleAction": "allow",
+                    "Egress": egress,
+                    "CidrBlock": _ALL,
+                }
+                for egress in (False, True)
+            ],
+        },
+    ],
+    "SecurityGroups": [
+        {
+            "GroupId": "sg-0de00000000000web",
+            "VpcId": "vpc-0de0000000000demo",
+            "IpPermissions": [_rule("tcp", 22, cidr=_ALL), _rule("tcp", 443, cidr=_ALL)],
+        },
+        {
+            "GroupId": "sg-0de00000000000app",
+            "VpcId": "vpc-0de0000000000demo",
+            "IpPermissions": [_rule("tcp", 8080, group="sg-0de00000000000web")],
+        },
+    ],
+    "NetworkInterfaces": [
+        {
+            "NetworkInterfaceId": "eni-0de00000000000web",
+            "SubnetId": "subnet-0de00000000public",
+            "PrivateIpAddress": "10.20.1.10",
+            "Groups": [{"GroupId": "sg-0de00000000000web"}],
+            "Attachment": {"InstanceId": WEB, "DeviceIndex": 0},
+            "Association": {"PublicIp": "198.51.100.10"},
+        },
+        {
+            "NetworkInterfaceId": "eni-0de00000000000app",
+            "SubnetId": "subnet-0de0000000private",
+            "PrivateIpAddress": "10.20.2.10",
+            "Groups": [{"GroupId": "sg-0de00000000000app"}],
+            "Attachment": {"InstanceId": APP, "DeviceIndex": 0},
+        },
+    ],
+}
 
 
 def prepare(directory: Path, disk: Path, advisories: Path) -> AccountKeys:
@@ -60,7 +160,8 @@ def prepare(directory: Path, disk: Path, advisories: Path) -> AccountKeys:
                      "volumes": [{"volumeId": "vol-0de0000000000db1", **volume}]},
                     {"instanceId": APP, "state": "running", "machineId": APP_MACHINE,
                      "tags": {"Name": "demo-app-01", "team": "shop"}},
-                ]
+                ],
+                "network": DEMO_NETWORK,
             },
             indent=2,
         )
@@ -158,7 +259,9 @@ def _covered(inspector: Any, instance_id: str, done: Any, what: str) -> list[dic
     """ListCoverage once `done(the instance's covered resource)` holds (bounded)."""
     deadline = time.monotonic() + SCAN_WAIT
     while True:
-        covered: list[dict[str, Any]] = inspector.list_coverage()["coveredResources"]
+        covered: list[dict[str, Any]] = [
+            r for r in inspector.list_coverage()["coveredResources"] if r["scanType"] == "PACKAGE"
+        ]
         mine = next((r for r in covered if r["resourceId"] == instance_id), None)
         if mine and done(mine):
             return covered
@@ -181,7 +284,7 @@ def _scanned(resource: dict[str, Any]) -> bool:
 
 def _vulnerabilities(inspector: Any, instance_id: str) -> set[str]:
     pages = inspector.get_paginator("list_findings").paginate(
-        filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": instance_id}]}
+        filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": instance_id}], **PACKAGES_ONLY}
     )
     return {f["packageVulnerabilityDetails"]["vulnerabilityId"] for page in pages for f in page["findings"]}
 
@@ -221,7 +324,7 @@ def show(inspector: Any, agent: Any = None) -> None:
     findings = [
         f
         for page in inspector.get_paginator("list_findings").paginate(
-            filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": WEB}]}
+            filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": WEB}], **PACKAGES_ONLY}
         )
         for f in page["findings"]
     ]
@@ -238,6 +341,52 @@ def show(inspector: Any, agent: Any = None) -> None:
     top = [r["packageAggregation"] for r in by_package][:5]
     counted = ", ".join(f"{a['packageName']} ({a['severityCounts']['all']})" for a in top)
     print(f"\nListFindingAggregations by PACKAGE, the most affected: {counted}")
+    show_network(inspector)
+
+
+def show_network(inspector: Any) -> None:
+    """The network analysis: NETWORK coverage, NETWORK_REACHABILITY findings with their paths, and the
+    Inspector score lowered on the instance nothing outside its VPC reaches."""
+    deadline = time.monotonic() + SCAN_WAIT
+    while True:
+        criteria = {"scanType": [{"comparison": "EQUALS", "value": "NETWORK"}]}
+        network = inspector.list_coverage(filterCriteria=criteria)["coveredResources"]
+        if network and all(r["scanStatus"]["reason"] != "PENDING_INITIAL_SCAN" for r in network):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("the demo server did not analyse the network in time")
+        time.sleep(0.25)
+    reasons = ", ".join(sorted(f"{r['resourceId']} {r['scanStatus']['reason']}" for r in network))
+    print(f"\nListCoverage, scan type NETWORK: {reasons}")
+    findings = [
+        f
+        for page in inspector.get_paginator("list_findings").paginate(filterCriteria=NETWORK_ONLY)
+        for f in page["findings"]
+    ]
+    print(f"ListFindings of type NETWORK_REACHABILITY: {len(findings)}")
+    for f in sorted(findings, key=lambda f: (f["resources"][0]["id"], f["title"])):
+        steps = f["networkReachabilityDetails"]["networkPath"]["steps"]
+        path = " > ".join(s["componentId"] for s in steps)
+        print(f"  {f['severity']:8} {f['resources'][0]['id']}  {f['title']}\n           path: {path}")
+    lowered = [
+        f
+        for page in inspector.get_paginator("list_findings").paginate(
+            filterCriteria={"resourceId": [{"comparison": "EQUALS", "value": APP}], **PACKAGES_ONLY},
+            sortCriteria={"field": "INSPECTOR_SCORE", "sortOrder": "DESC"},
+        )
+        for f in page["findings"]
+        if f.get("inspectorScoreDetails", {}).get("adjustedCvss", {}).get("adjustments")
+    ]
+    if lowered:
+        f = lowered[0]
+        adjusted = f["inspectorScoreDetails"]["adjustedCvss"]
+        base = next(
+            c for c in f["packageVulnerabilityDetails"]["cvss"] if c["source"] == adjusted["scoreSource"]
+        )
+        vulnerability = f["packageVulnerabilityDetails"]["vulnerabilityId"]
+        print(f"Inspector score on demo-app-01, which nothing outside its VPC reaches: {len(lowered)} "
+              f"findings lowered, e.g. {vulnerability} {base['baseScore']} -> {f['inspectorScore']} "
+              f"({adjusted['scoringVector']})")  # fmt: skip
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -21,40 +21,43 @@ _PER_QUERY = 500
 
 def stored_exposures(session: Session, instances: Sequence[Instance]) -> dict[tuple[str, str], Exposure]:
     """The exposure of each of these instances whose network was analysed (the others have none: their
-    package findings are not adjusted)."""
-    by_account: dict[str, list[str]] = {}
-    for instance in instances:
-        by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+    package findings are not adjusted). One query per 500 instances, whatever their accounts: a
+    re-evaluation asks for each inventory's holders, and most fleets have no network described."""
+    wanted = {(i.account_id, i.instance_id) for i in instances}
+    accounts = sorted({account for account, _ in wanted})
+    ids = sorted({instance for _, instance in wanted})
+    reachable: dict[tuple[str, str], list[Any]] = {}
+    for start in range(0, len(ids), _PER_QUERY):
+        statement = select(
+            NetworkExposureRow.account_id, NetworkExposureRow.instance_id, NetworkExposureRow.reachable
+        ).where(
+            NetworkExposureRow.account_id.in_(accounts),
+            NetworkExposureRow.instance_id.in_(ids[start : start + _PER_QUERY]),
+        )
+        reachable.update(
+            ((account, instance), ranges)
+            for account, instance, ranges in session.execute(statement)
+            if (account, instance) in wanted
+        )
+    if not reachable:
+        return {}
+    analysed = sorted({instance for _, instance in reachable})
+    reports: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(analysed), _PER_QUERY):
+        statement = select(
+            ListenerReportRow.account_id, ListenerReportRow.instance_id, ListenerReportRow.listeners,
+            ListenerReportRow.firewall,
+        ).where(
+            ListenerReportRow.account_id.in_(accounts),
+            ListenerReportRow.instance_id.in_(analysed[start : start + _PER_QUERY]),
+        )  # fmt: skip
+        reports.update(((row.account_id, row.instance_id), row) for row in session.execute(statement))
     exposures: dict[tuple[str, str], Exposure] = {}
-    for account, ids in sorted(by_account.items()):
-        for start in range(0, len(ids), _PER_QUERY):
-            chunk = ids[start : start + _PER_QUERY]
-            reachable = {
-                row.instance_id: row.reachable
-                for row in session.execute(
-                    select(NetworkExposureRow.instance_id, NetworkExposureRow.reachable).where(
-                        NetworkExposureRow.account_id == account, NetworkExposureRow.instance_id.in_(chunk)
-                    )
-                )
-            }
-            if not reachable:
-                continue
-            reports = {
-                row.instance_id: row
-                for row in session.execute(
-                    select(
-                        ListenerReportRow.instance_id, ListenerReportRow.listeners, ListenerReportRow.firewall
-                    ).where(
-                        ListenerReportRow.account_id == account,
-                        ListenerReportRow.instance_id.in_(list(reachable)),
-                    )
-                )
-            }
-            for instance_id, ranges in reachable.items():
-                report = reports.get(instance_id)
-                exposures[(account, instance_id)] = exposure_of(
-                    ranges, report.listeners if report else None, report.firewall if report else None
-                )
+    for key, ranges in reachable.items():
+        report = reports.get(key)
+        exposures[key] = exposure_of(
+            ranges, report.listeners if report else None, report.firewall if report else None
+        )
     return exposures
 
 

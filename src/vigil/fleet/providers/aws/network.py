@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vigil.fleet.providers.aws.access import AwsAccess, problem
-from vigil.network.ec2 import IDENTITY
+from vigil.network.ec2 import IDENTITY, ROUTE_TARGETS
 
 # the largest page each operation takes (its MaxResults / PageSize bound)
 _MAX_PAGE = {
@@ -63,16 +63,7 @@ KEPT: dict[str, Spec] = {
             "DestinationCidrBlock",
             "DestinationIpv6CidrBlock",
             "DestinationPrefixListId",
-            "GatewayId",
-            "NatGatewayId",
-            "VpcPeeringConnectionId",
-            "TransitGatewayId",
-            "InstanceId",
-            "NetworkInterfaceId",
-            "EgressOnlyInternetGatewayId",
-            "CarrierGatewayId",
-            "LocalGatewayId",
-            "CoreNetworkArn",
+            *ROUTE_TARGETS,
             "State",
         ),
         Associations=_keep("Main", "SubnetId", AssociationState=_STATE),
