@@ -128,11 +128,11 @@ def test_200_generated_topologies_read_back_the_same_and_analyse_the_same() -> N
 
 
 def test_the_benchmark_account_reads_back_the_same_and_analyses_the_same() -> None:
-    topology = account(10_000, 200, 2_000, 400)
+    topology = account(2_000, 40, 400, 80)  # the benchmark's generator at a fifth of its size
     back = _round_trip(topology)
     assert _normalised(back) == _normalised(topology)
     findings = analyze(topology).findings
-    assert len(findings) > 1000
+    assert len(findings) > 200
     assert Counter(analyze(back).findings) == Counter(findings)
 
 

@@ -96,6 +96,8 @@ def test_a_block_that_cannot_be_read_fails_the_scan_and_its_snapshots_go(
 ):
     from moto.ebs.models import EBSBackend
 
+    from vigil.fleet.providers.aws import blocks
+
     instance_id = _fleet(world, moto, snapshot_images, demo_disk, tmp_path)
     real = EBSBackend.get_snapshot_block
 
@@ -106,6 +108,8 @@ def test_a_block_that_cannot_be_read_fails_the_scan_and_its_snapshots_go(
         return block
 
     monkeypatch.setattr(EBSBackend, "get_snapshot_block", failing)
+    # every retry still made, without its backoff (about 20 s of waiting, which is not under test here)
+    monkeypatch.setattr(blocks, "_backoff", lambda attempt: 0.0)
     scan = scan_now(world, instance_id)
     assert (scan.status, scan.reason) == ("FAILED", "INTERNAL_ERROR")
     assert world.findings.evaluations == []  # never a partial inventory taken for the whole disk

@@ -109,8 +109,9 @@ def description_digest(description: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def topology_from_description(description: Mapping[str, Any]) -> Topology:
-    """The topology `description` describes; `NetworkDescriptionError` at the first problem found."""
+def topology_from_description(description: Mapping[str, Any], *, max_objects: int = MAX_OBJECTS) -> Topology:
+    """The topology `description` describes; `NetworkDescriptionError` at the first problem found (more
+    than `max_objects` list items in all is one)."""
     if not isinstance(description, Mapping):
         raise NetworkDescriptionError("the description", "not a mapping")
     unknown = sorted(str(k) for k in description if k not in KEYS)
@@ -118,7 +119,7 @@ def topology_from_description(description: Mapping[str, Any]) -> Topology:
         raise NetworkDescriptionError(
             unknown[0], f"not a member of a network description ({', '.join(KEYS)})"
         )
-    r = _Reader(description)
+    r = _Reader(description, max_objects)
     prefix_lists = r.each("ManagedPrefixLists", _prefix_list)
     cidrs = {p.prefix_list_id: p.cidrs for p in prefix_lists}
     classic = r.each("LoadBalancerDescriptions", _classic_load_balancer)
@@ -148,9 +149,9 @@ def topology_from_description(description: Mapping[str, Any]) -> Topology:
 class _Reader:
     """Typed access to a description's members, each problem named by where it is; counts list items."""
 
-    def __init__(self, description: Mapping[str, Any]) -> None:
+    def __init__(self, description: Mapping[str, Any], max_objects: int) -> None:
         self.description = description
-        self.left = MAX_OBJECTS
+        self.max_objects = self.left = max_objects
 
     def each(self, key: str, parse: Callable[[_Reader, str, Mapping[str, Any]], T | None]) -> tuple[T, ...]:
         """Every object under the top-level `key` parsed (None: left out), unique by its `IDENTITY`."""
@@ -181,7 +182,9 @@ class _Reader:
             raise NetworkDescriptionError(where, "not a list")
         self.left -= len(value)
         if self.left < 0:
-            raise NetworkDescriptionError(where, f"the description holds more than {MAX_OBJECTS} objects")
+            raise NetworkDescriptionError(
+                where, f"the description holds more than {self.max_objects} objects"
+            )
         for i, item in enumerate(value):
             yield f"{where}[{i}]", item
 
