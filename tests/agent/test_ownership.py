@@ -81,7 +81,9 @@ def test_apk_s_installed_db_names_the_owner(tmp_path):
     assert owner.purl.startswith("pkg:apk/")
 
 
-GO_MAIN = "package main\n\nfunc main() {}\n"  # its build info names its module; net/http would take 5 s to build
+GO_MAIN = (
+    "package main\n\nfunc main() {}\n"  # its build info names its module; net/http would take 5 s to build
+)
 
 
 @pytest.fixture(scope="module")
