@@ -6,7 +6,7 @@ declare -A need=(
   [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [mkfs.xfs]=xfsprogs [qemu-img]=qemu-utils [sfdisk]=fdisk
   [lvm]=lvm2 [cryptsetup]=cryptsetup-bin [rpmbuild]=rpm [debootstrap]=debootstrap
   [mkfs.btrfs]=btrfs-progs [mkfs.vfat]=dosfstools [losetup]=mount [mkswap]=util-linux
-  [go]=golang-go [age]=age [rg]=ripgrep [objcopy]=binutils [gcc]=gcc
+  [go]=golang-go [age]=age [rg]=ripgrep [objcopy]=binutils [gcc]=gcc [nft]=nftables [ip]=iproute2
 )
 missing=()
 # python3-rpm: rpm's own labelCompare is the oracle the version tests check vigil's rpm ordering against

@@ -147,6 +147,9 @@ def test_a_member_sees_no_coverage_usage_instances_scans_or_providers_of_another
         stolen.status_code == 403
     )  # B's fleet file is in B's folder: A cannot have B's disks read as its own
     assert server.request("DELETE", "/vigil/v1/providers/local", keys=a).status_code == 404
+    arn = state["findings"][0][0]  # one of B's findings: its exposure is B's (and its administrator's)
+    assert server.request("GET", f"/vigil/v1/findings/{arn}/exposure", keys=a).status_code == 404
+    assert server.request("GET", f"/vigil/v1/findings/{arn}/exposure", keys=b).status_code == 200
 
 
 def test_after_all_that_the_other_member_is_as_it_was(world):

@@ -221,7 +221,7 @@ class FindingsService:
                 for vulnerability in differing:
                     arns[finding_arn(resource, vulnerability)] = (instance, vulnerability)
             known = _known(session, list(arns))
-            exposures = self.exposures(session, instances)
+            exposures = self.exposures(session, instances) if arns else {}
             save_contents(session, (content for content, _, _ in templates.values()))
             new, rewritten, changed, gone = [], [], [], []
             described: dict[tuple[str, str], dict[str, Any]] = {}
