@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, text, tuple_, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +47,7 @@ PURGE_REMEDIATED_AFTER = dt.timedelta(days=30)
 PURGE_GONE_AFTER = dt.timedelta(days=3)
 REMEDIATED = "REMEDIATED"
 _ARNS_PER_QUERY = 500
+_TEMPLATES_KEPT = 20_000  # findings' contents remembered across re-evaluated inventories
 
 # whose filters apply, read in the caller's own transaction (a second one would wait for it: SQLite)
 FilterOwners = Callable[[Session, str], Collection[str]]
@@ -83,6 +84,7 @@ class FindingsService:
         self._sessions = sessions
         self.filter_owners = filter_owners
         self.exposures = exposures
+        self._templates: dict[tuple[Any, ...], tuple[Finding, Content, dict[str, Any]]] = {}
 
     def record(self, instance: Instance, evaluation: Evaluation, now: dt.datetime) -> None:
         self.record_many([(instance, evaluation)], now)
@@ -209,9 +211,9 @@ class FindingsService:
                 raise ValueError(f"{finding.arn} is not a finding of {first.account_id}/{first.instance_id}")
             if finding.vulnerability_id not in wanted:
                 raise ValueError(f"{finding.arn} is not of the re-evaluated vulnerabilities")
-            document = finding.to_json()
+            content, document = self._template(finding)
             platform = document["resources"][0]["details"]["awsEc2Instance"].get("platform", "UNKNOWN")
-            templates[finding.vulnerability_id] = (Content.of(document), document, platform)
+            templates[finding.vulnerability_id] = (content, document, platform)
         with transaction(self._sessions) as session:
             expected = {v: templates[v][0].digest if v in templates else None for v in wanted}
             differing = sorted(_differing(session, instances, expected))
@@ -265,6 +267,21 @@ class FindingsService:
                         session, account, owners, now, arns=account_arns[start : start + _ARNS_PER_QUERY]
                     )
         return len(touched) + len(gone)
+
+    def _template(self, finding: Finding) -> tuple[Content, dict[str, Any]]:
+        """The finding's content and JSON, worked out once for the same members: a re-evaluation pass
+        records the same findings (the same objects, named for each inventory's first holder) for many
+        inventories. The finding is kept with them, so that the ids of its members are not reused."""
+        key = (finding.platform, *(id(getattr(finding, member)) for member in _CONTENT_MEMBERS))
+        known = self._templates.get(key)
+        if known is not None:
+            return known[1], known[2]
+        document = finding.to_json()
+        content = Content.of(document)
+        if len(self._templates) >= _TEMPLATES_KEPT:
+            self._templates.clear()
+        self._templates[key] = (finding, content, document)
+        return content, document
 
     def open_vulnerabilities(
         self, instances: Collection[Instance]
@@ -456,37 +473,47 @@ def _differing(session: Session, instances: Sequence[Instance], expected: dict[s
     open with this content, or (None) closed or absent. Counted in the database, a group per vulnerability,
     content and state: the findings of instances holding the same inventory are alike, so an update that
     changes nothing reads no finding into Python."""
-    by_account: dict[str, list[str]] = {}
-    for instance in instances:
-        by_account.setdefault(instance.account_id, []).append(instance.instance_id)
+    keys = sorted({(i.account_id, i.instance_id) for i in instances})
     vulnerabilities = sorted(expected)
     differing: set[str] = set()
     closed = (FindingRow.status == CLOSED).label("closed")
-    for account, resources in sorted(by_account.items()):
-        for start in range(0, len(resources), _ARNS_PER_QUERY):
-            chunk = resources[start : start + _ARNS_PER_QUERY]
-            seen: dict[str, list[tuple[str, bool, int]]] = {}
-            for first in range(0, len(vulnerabilities), _ARNS_PER_QUERY):
-                statement = (
-                    select(FindingRow.vulnerability_id, FindingRow.content, closed, func.count())
-                    .where(
-                        FindingRow.account_id == account,
-                        FindingRow.resource_id.in_(chunk),
-                        FindingRow.vulnerability_id.in_(vulnerabilities[first : first + _ARNS_PER_QUERY]),
-                    )
-                    .group_by(FindingRow.vulnerability_id, FindingRow.content, closed)
+    # one query per 500 instances whatever their accounts (an inventory's holders are in many accounts)
+    for start in range(0, len(keys), _ARNS_PER_QUERY):
+        chunk = keys[start : start + _ARNS_PER_QUERY]
+        seen: dict[str, list[tuple[str, bool, int]]] = {}
+        for first in range(0, len(vulnerabilities), _ARNS_PER_QUERY):
+            statement = (
+                select(FindingRow.vulnerability_id, FindingRow.content, closed, func.count())
+                .where(
+                    _of_instances(chunk),
+                    FindingRow.vulnerability_id.in_(vulnerabilities[first : first + _ARNS_PER_QUERY]),
                 )
-                for vulnerability, content, is_closed, count in session.execute(statement):
-                    seen.setdefault(vulnerability, []).append((content, bool(is_closed), count))
-            for vulnerability, digest in expected.items():
-                groups = seen.get(vulnerability, [])
-                if digest is None:
-                    alike = all(is_closed for _, is_closed, _ in groups)
-                else:
-                    alike = groups == [(digest, False, len(chunk))]
-                if not alike:
-                    differing.add(vulnerability)
+                .group_by(FindingRow.vulnerability_id, FindingRow.content, closed)
+            )
+            for vulnerability, content, is_closed, count in session.execute(statement):
+                seen.setdefault(vulnerability, []).append((content, bool(is_closed), count))
+        for vulnerability, digest in expected.items():
+            groups = seen.get(vulnerability, [])
+            if digest is None:
+                alike = all(is_closed for _, is_closed, _ in groups)
+            else:
+                alike = groups == [(digest, False, len(chunk))]
+            if not alike:
+                differing.add(vulnerability)
     return differing
+
+
+def _of_instances(
+    keys: Sequence[tuple[str, str]],
+    account: Any = FindingRow.account_id,
+    resource: Any = FindingRow.resource_id,
+) -> ColumnElement[bool]:
+    """The rows of these (account, instance) pairs: an OR per account, each of which SQLite and PostgreSQL
+    answer from an (account, resource) index (a row-value IN made SQLite scan the table)."""
+    by_account: dict[str, list[str]] = {}
+    for account_id, instance_id in keys:
+        by_account.setdefault(account_id, []).append(instance_id)
+    return or_(*((account == a) & resource.in_(ids) for a, ids in sorted(by_account.items())))
 
 
 _CONTENT_MEMBERS = tuple(
@@ -603,7 +630,7 @@ def _save_resources(session: Session, prepared: Sequence[Prepared], now: dt.date
         chunk = pairs[first : first + _ARNS_PER_QUERY]
         session.execute(
             delete(FindingResourceTagRow).where(
-                tuple_(FindingResourceTagRow.account_id, FindingResourceTagRow.resource_id).in_(chunk)
+                _of_instances(chunk, FindingResourceTagRow.account_id, FindingResourceTagRow.resource_id)
             )
         )
     tags = [
