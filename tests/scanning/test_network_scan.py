@@ -209,6 +209,20 @@ def test_network_findings_coverage_and_scores_follow_the_network_and_its_listene
                             "portRange": [{"beginInclusive": 20, "endInclusive": 30}]}}
     )  # fmt: skip
     assert [f["findingArn"] for f in page] == [ssh["findingArn"]]
+    through = queries({"filterCriteria": {"componentId": [{"comparison": "EQUALS", "value": WEB_SG}]}})
+    assert {(f["resources"][0]["id"], f["title"]) for f in through} == {
+        (WEB, "Port 22 is reachable from an Internet Gateway - TCP"),
+        (WEB, "Port 443 is reachable from an Internet Gateway - TCP"),
+    }  # every path through the web tier's group, whatever its place in the path
+    elsewhere = queries({"filterCriteria": {
+        "componentId": [{"comparison": "NOT_EQUALS", "value": WEB_SG}],
+        "findingType": [{"comparison": "EQUALS", "value": "NETWORK_REACHABILITY"}],
+    }})  # fmt: skip
+    assert {f["resources"][0]["id"] for f in elsewhere} == {VPN}
+    typed = queries(
+        {"filterCriteria": {"componentType": [{"comparison": "PREFIX", "value": "AWS::EC2::Internet"}]}}
+    )
+    assert len(typed) == 4
     udp = queries({"filterCriteria": {"networkProtocol": [{"comparison": "EQUALS", "value": "UDP"}]}})
     assert {f["resources"][0]["id"] for f in udp} == {VPN}
     scored = queries(

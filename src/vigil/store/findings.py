@@ -104,6 +104,21 @@ class FindingRelatedRow(Base):
     vulnerability_id: Mapped[str] = mapped_column(String(128), primary_key=True)
 
 
+class FindingComponentRow(Base):
+    """A step of a network finding's path (filters `componentId`, `componentType`: any step matches)."""
+
+    __tablename__ = "finding_content_components"
+
+    content: Mapped[str] = mapped_column(
+        ForeignKey("finding_contents.digest", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(primary_key=True)
+    component_id: Mapped[str] = mapped_column(String(1024))
+    component_type: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_finding_content_components_id", "component_id"),)
+
+
 class FindingResourceRow(Base):
     """An instance that has (or had) findings, as last recorded."""
 

@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 from vigil.enums import Severity
 from vigil.findings.model import epoch
 from vigil.fleet.model import Instance
-from vigil.store.findings import FindingContentRow, FindingPackageRow, FindingRelatedRow, FindingRow
+from vigil.store.findings import (
+    FindingComponentRow,
+    FindingContentRow,
+    FindingPackageRow,
+    FindingRelatedRow,
+    FindingRow,
+)
 
 CHANGING_MEMBERS = ("status", "firstObservedAt", "lastObservedAt", "updatedAt")  # kept in columns
 NAMING_MEMBERS = ("findingArn", "awsAccountId", "resources")  # the finding's own, around its content
@@ -96,8 +102,14 @@ def save_contents(session: Session, contents: Iterable[Content]) -> None:
     new = [wanted[d] for d in digests if d not in known]
     if not new:
         return
-    packages, related = [], []
+    packages, related, components = [], [], []
     for content in new:
+        steps = content.body.get("networkReachabilityDetails", {}).get("networkPath", {}).get("steps", [])
+        components += [
+            {"content": content.digest, "position": i, "component_id": s["componentId"],
+             "component_type": s["componentType"]}
+            for i, s in enumerate(steps)
+        ]  # fmt: skip
         details = content.body.get("packageVulnerabilityDetails", {})
         packages += [
             _package(content.digest, i, p) for i, p in enumerate(details.get("vulnerablePackages", []))
@@ -109,6 +121,7 @@ def save_contents(session: Session, contents: Iterable[Content]) -> None:
     _insert_new(session, FindingContentRow, [{"digest": c.digest, "body": c.body} for c in new])
     _insert_new(session, FindingPackageRow, packages)
     _insert_new(session, FindingRelatedRow, related)
+    _insert_new(session, FindingComponentRow, components)
 
 
 def drop_unused_contents(session: Session) -> None:
@@ -119,6 +132,7 @@ def drop_unused_contents(session: Session) -> None:
         chunk = digests[start : start + _DIGESTS_PER_QUERY]
         session.execute(delete(FindingPackageRow).where(FindingPackageRow.content.in_(chunk)))
         session.execute(delete(FindingRelatedRow).where(FindingRelatedRow.content.in_(chunk)))
+        session.execute(delete(FindingComponentRow).where(FindingComponentRow.content.in_(chunk)))
         session.execute(delete(FindingContentRow).where(FindingContentRow.digest.in_(chunk)))
 
 

@@ -1,10 +1,10 @@
 """Inspector's `FilterCriteria`, read once and compiled to SQL over the findings store.
 
 Every member of the model's `FilterCriteria` is known here (`MEMBERS`). Those that describe EC2 package
-findings, and network findings' protocol and open port range (`portRange`: the ranges meet), are compiled to
-their columns; the others (ECR images, Lambda functions, code repositories, other clouds, and a network
-path's components, which no column holds) are compared as absent: `EQUALS` and `PREFIX` match nothing,
-`NOT_EQUALS` everything, and a range matches nothing.
+findings, and network findings' protocol, open port range (`portRange`: the ranges meet) and path components
+(`componentId`, `componentType`: any step of the path), are compiled to their columns; the others (ECR
+images, Lambda functions, code repositories, other clouds) are compared as absent: `EQUALS` and `PREFIX`
+match nothing, `NOT_EQUALS` everything, and a range matches nothing.
 
 Inspector combines the filters of one member this way: its `EQUALS` and `PREFIX` filters any of which may
 match, and its `NOT_EQUALS` filters all of which must; ranges and tag filters any of which may match. The
@@ -24,7 +24,13 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from vigil.enums import Severity
 from vigil.findings.service.errors import InvalidRequest
-from vigil.store.findings import FindingPackageRow, FindingRelatedRow, FindingResourceTagRow, FindingRow
+from vigil.store.findings import (
+    FindingComponentRow,
+    FindingPackageRow,
+    FindingRelatedRow,
+    FindingResourceTagRow,
+    FindingRow,
+)
 
 
 class Kind(enum.Enum):
@@ -386,9 +392,24 @@ def _related(term: StringTerm) -> ColumnElement[bool]:
     return ~related if term.comparison == "NOT_EQUALS" else related
 
 
+def _component(column: Any) -> Callable[[StringTerm], ColumnElement[bool]]:
+    """A step of the finding's network path equal to (or starting with) the value; for NOT_EQUALS, none
+    (a package finding has no path: it matches NOT_EQUALS only)."""
+
+    def compile_one(term: StringTerm) -> ColumnElement[bool]:
+        prefix = term.comparison == "PREFIX"
+        match = func.substr(column, 1, len(term.value)) == term.value if prefix else column == term.value
+        step = exists().where(FindingComponentRow.content == FindingRow.content, match)
+        return ~step if term.comparison == "NOT_EQUALS" else step
+
+    return compile_one
+
+
 _STRING_COMPILERS: dict[str, Callable[[StringTerm], ColumnElement[bool]]] = {
     "severity": _severity,
     "relatedVulnerabilities": _related,
+    "componentId": _component(FindingComponentRow.component_id),
+    "componentType": _component(FindingComponentRow.component_type),
 }
 
 

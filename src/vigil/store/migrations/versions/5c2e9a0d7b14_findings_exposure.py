@@ -1,5 +1,5 @@
 """findings: the exposure of a finding's instance (adjusted Inspector score, listening process); network
-findings' protocol and port range
+findings' protocol, port range and path components
 
 Revision ID: 5c2e9a0d7b14
 Revises: 910e8bb6a4fa
@@ -18,6 +18,23 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "finding_content_components",
+        sa.Column("content", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("component_id", sa.String(length=1024), nullable=False),
+        sa.Column("component_type", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["content"],
+            ["finding_contents.digest"],
+            name=op.f("fk_finding_content_components_content_finding_contents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("content", "position", name=op.f("pk_finding_content_components")),
+    )
+    op.create_index(
+        "ix_finding_content_components_id", "finding_content_components", ["component_id"], unique=False
+    )
     with op.batch_alter_table("findings", schema=None) as batch_op:
         batch_op.add_column(sa.Column("exposure", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("network_protocol", sa.String(length=8), nullable=True))
@@ -26,6 +43,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_finding_content_components_id", table_name="finding_content_components")
+    op.drop_table("finding_content_components")
     with op.batch_alter_table("findings", schema=None) as batch_op:
         batch_op.drop_column("open_port_end")
         batch_op.drop_column("open_port_begin")
