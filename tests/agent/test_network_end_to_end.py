@@ -16,6 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -78,6 +79,28 @@ def _dpkg_version(package: str) -> str:
     return done.stdout
 
 
+def agent_in_namespace(
+    served: LiveServer, url: str, in_namespace: list[str], state: Path, log: Path
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """`vigil agent register` with a new activation, then `vigil agent run` (heartbeats every second), both in
+    the namespace; the instance it was bound to, and the running agent (its output in `log`)."""
+    activation = served.request("POST", "/vigil/v1/activations", json_body={"registrationLimit": 1}).json()
+    registered = subprocess.run(
+        [*in_namespace, sys.executable, "-m", "vigil", "agent", "register", "--server", url,
+         "--activation-id", activation["activationId"], "--activation-code", activation["activationCode"],
+         "--ca-cert", str(served.ca_cert), "--state", str(state), "--root", "/"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    with log.open("wb") as out:
+        agent = subprocess.Popen(
+            [*in_namespace, sys.executable, "-m", "vigil", "agent", "run", "--state", str(state),
+             "--root", "/", "--heartbeat", "1"],
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    return json.loads(registered.stdout)["instanceId"], agent
+
+
 def _signed_heartbeat(server: LiveServer, url: str, identity: dict, message: dict) -> httpx.Response:
     body = json.dumps(message).encode()
     headers = protocol.signed_headers(
@@ -102,25 +125,8 @@ def test_a_process_listening_in_the_agent_s_namespace_is_stored_with_its_package
     try:
         assert listener.stdout is not None
         public_port, loopback_port = map(int, listener.stdout.readline().split())
-        activation = served.request(
-            "POST", "/vigil/v1/activations", json_body={"registrationLimit": 1}
-        ).json()
-        state = tmp_path / "state"
-        registered = subprocess.run(
-            [*in_namespace, sys.executable, "-m", "vigil", "agent", "register", "--server", url,
-             "--activation-id", activation["activationId"], "--activation-code", activation["activationCode"],
-             "--ca-cert", str(served.ca_cert), "--state", str(state), "--root", "/"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert registered.returncode == 0, registered.stderr
-        instance_id = json.loads(registered.stdout)["instanceId"]
-        log = tmp_path / "agent.log"
-        with log.open("wb") as out:
-            agent = subprocess.Popen(
-                [*in_namespace, sys.executable, "-m", "vigil", "agent", "run", "--state", str(state),
-                 "--root", "/", "--heartbeat", "1"],
-                stdout=out, stderr=out,
-            )  # fmt: skip
+        state, log = tmp_path / "state", tmp_path / "agent.log"
+        instance_id, agent = agent_in_namespace(served, url, in_namespace, state, log)
         reports = ListenerReports(session_factory(engine))
 
         def stored() -> ListenerReport | None:

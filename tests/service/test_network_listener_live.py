@@ -10,11 +10,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.agent.test_network_end_to_end import PYTHON, SERVE, _dpkg_version, _free_port, namespace
+from tests.agent.test_network_end_to_end import (
+    PYTHON,
+    SERVE,
+    _dpkg_version,
+    _free_port,
+    agent_in_namespace,
+    namespace,
+)
 from tests.support.server import LiveServer, init_server, until
 
 __all__ = ["namespace"]  # the fixture, imported for this module's test
@@ -76,25 +82,9 @@ def test_the_process_listening_on_a_reachable_port_and_its_package_are_named(tmp
         attached = served.request("PUT", "/vigil/v1/providers/local", json_body={"path": str(fleet)})
         assert attached.status_code == 200, attached.text
         served.client().enable(resourceTypes=["EC2"])
-        activation = served.request(
-            "POST", "/vigil/v1/activations", json_body={"registrationLimit": 1}
-        ).json()
-        state = tmp_path / "state"
-        registered = subprocess.run(
-            [*in_namespace, sys.executable, "-m", "vigil", "agent", "register", "--server", url,
-             "--activation-id", activation["activationId"], "--activation-code", activation["activationCode"],
-             "--ca-cert", str(served.ca_cert), "--state", str(state), "--root", "/"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert registered.returncode == 0, registered.stderr
-        assert json.loads(registered.stdout)["instanceId"] == INSTANCE  # bound by its machine id
         log = tmp_path / "agent.log"
-        with log.open("wb") as out:
-            agent = subprocess.Popen(
-                [*in_namespace, sys.executable, "-m", "vigil", "agent", "run", "--state", str(state),
-                 "--root", "/", "--heartbeat", "1"],
-                stdout=out, stderr=out,
-            )  # fmt: skip
+        instance_id, agent = agent_in_namespace(served, url, in_namespace, tmp_path / "state", log)
+        assert instance_id == INSTANCE  # bound by its machine id
         package = f"python3.11-minimal {_dpkg_version('python3.11-minimal')}"
         criteria = {"findingType": [{"comparison": "EQUALS", "value": "NETWORK_REACHABILITY"}]}
 
