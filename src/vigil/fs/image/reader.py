@@ -8,6 +8,7 @@ and bounded in one place, whatever the layers above do.
 
 from __future__ import annotations
 
+import abc
 import errno
 import io
 import os
@@ -144,7 +145,7 @@ class BoundedReader:
         self._f.close()
 
 
-class RawReader:
+class RawReader(abc.ABC):
     """A read-only, seekable stream of `size` bytes that a subclass serves by offset (`_read_at`).
 
     What every layer offers the next one (libyal calls `read`, `seek`, `get_offset`, `get_size`) and what a
@@ -162,9 +163,9 @@ class RawReader:
         self.closed = False  # an attribute, not a property: io.BufferedReader asks on every call
         self.name = name
 
+    @abc.abstractmethod
     def _read_at(self, offset: int, size: int) -> bytes:
-        """`size` bytes at `offset` (0 < size, offset + size <= the stream's size)."""
-        raise NotImplementedError
+        """`size` bytes at `offset` (0 < size, offset + size <= the stream's size): each reader's own."""
 
     def readable(self) -> bool:
         return True
@@ -244,7 +245,7 @@ class RawReader:
         return read_at(self, offset, size)
 
 
-io.RawIOBase.register(RawReader)
+io.RawIOBase.register(RawReader)  # type: ignore[type-abstract]  # an ABC registers as any class
 
 
 def _identity(f: BinaryIO) -> tuple[int, int] | None:
